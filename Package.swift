@@ -1,0 +1,57 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Data flow: selector -> scan (ThreadwatchInspect) -> snapshot (ThreadwatchModel)
+// -> detectors (ThreadwatchDetect) -> report (ThreadwatchReport) -> sinks (threadwatch CLI).
+let package = Package(
+    name: "threadwatch",
+    products: [
+        .executable(name: "threadwatch", targets: ["threadwatch"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // Thin C shim: variadic ptrace, wait-status macros, process_vm_readv,
+        // and the libdwfl callbacks that unwind from a stack copy.
+        .target(
+            name: "CThreadwatch",
+            linkerSettings: [.linkedLibrary("dw"), .linkedLibrary("elf")]
+        ),
+        // Value types only: what a scan saw. No I/O.
+        .target(name: "ThreadwatchModel"),
+        // The only layer that touches a live process.
+        .target(name: "ThreadwatchInspect", dependencies: ["CThreadwatch", "ThreadwatchModel"]),
+        // Pure functions of a Snapshot.
+        .target(name: "ThreadwatchDetect", dependencies: ["ThreadwatchModel"]),
+        // report v1 (Codable) and the text view.
+        .target(name: "ThreadwatchReport", dependencies: ["ThreadwatchModel"]),
+        .executableTarget(
+            name: "threadwatch",
+            dependencies: [
+                "ThreadwatchInspect", "ThreadwatchDetect", "ThreadwatchReport", "CThreadwatch",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // Fixtures: real programs, one situation each, that print READY <pid>.
+        .executableTarget(
+            name: "twfixture",
+            path: "fixtures/twfixture",
+            cSettings: [.unsafeFlags(["-g", "-fno-omit-frame-pointer"])]
+        ),
+        .executableTarget(
+            name: "twfixture-cxx",
+            path: "fixtures/twfixture-cxx",
+            cxxSettings: [.unsafeFlags(["-g"])]
+        ),
+        .testTarget(
+            name: "ThreadwatchUnitTests",
+            dependencies: ["ThreadwatchInspect", "ThreadwatchDetect", "ThreadwatchReport", "ThreadwatchModel"]
+        ),
+        .testTarget(
+            name: "ThreadwatchIntegrationTests",
+            dependencies: ["ThreadwatchModel"]
+        ),
+    ],
+    cxxLanguageStandard: .cxx17
+)

@@ -1,0 +1,82 @@
+// Thin C shim for what Swift cannot call directly: variadic ptrace, the
+// wait-status macros, and the libdwfl callbacks that unwind a stack copy.
+// Policy lives in Swift; every function here returns 0/-errno or a count.
+#ifndef CTHREADWATCH_H
+#define CTHREADWATCH_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/user.h>
+#include <elfutils/libdwfl.h>
+#include <elfutils/libdw.h>
+#include <dwarf.h>
+#include <gelf.h>
+
+// ---- ptrace (returns 0 or -errno) ----
+int tw_ptrace_seize(pid_t tid);
+int tw_ptrace_interrupt(pid_t tid);
+int tw_ptrace_detach(pid_t tid, int signal);
+int tw_ptrace_getregs(pid_t tid, struct user_regs_struct *regs);
+
+// ---- waitpid over every tracee: returns the tid, 0 (nothing ready with
+// nohang), or -errno ----
+pid_t tw_wait_any(int *status, int nohang);
+int tw_wifstopped(int status);
+int tw_wifexited(int status);
+int tw_wifsignaled(int status);
+int tw_wstopsig(int status);
+int tw_wptrace_event(int status);
+
+// ---- memory: bytes read (possibly short) or -errno ----
+ssize_t tw_read_memory(pid_t pid, uint64_t address, void *buffer, size_t length);
+
+// ---- SIGINT/SIGTERM: a flag polled by scans so they can release the
+// target before threadwatch exits; a second signal kills threadwatch (the
+// kernel then detaches every tracee). ----
+void tw_install_stop_signals(void);
+int tw_stop_signal(void);   // 0, or the first signal received
+pid_t tw_gettid(void);
+
+// ---- unwinding from a copy (perf's unwind-libdw model) ----
+// Registers in DWARF order for x86-64: rax rdx rcx rbx rsi rdi rbp rsp r8..r15, rip.
+enum { TW_DWARF_REGS = 17, TW_DWARF_SP = 7, TW_DWARF_PC = 16 };
+
+typedef struct tw_thread_context {
+    uint64_t regs[TW_DWARF_REGS];
+    uint32_t known;            // bit i set: regs[i] is valid
+    uint64_t stack_address;    // where the copy starts in the target
+    const uint8_t *stack;      // the copy (may be NULL)
+    size_t stack_length;
+    int read_live;             // serve misses from the live process
+} tw_thread_context;
+
+typedef struct tw_unwinder tw_unwinder;
+
+// Reports the target's modules (from /proc/PID/maps) once per scan.
+tw_unwinder *tw_unwinder_new(pid_t pid, char *error, size_t error_length);
+void tw_unwinder_free(tw_unwinder *unwinder);
+Dwfl *tw_unwinder_dwfl(tw_unwinder *unwinder);
+
+// Unwinds one thread from its context. Writes up to max_frames pcs and, for
+// each, whether it is an activation (innermost or signal frame: its pc is
+// exact, not a return address). Returns the frame count; when unwinding
+// stopped on an error, *error holds libdwfl's message.
+int tw_unwind(tw_unwinder *unwinder, pid_t tid, const tw_thread_context *context,
+              uint64_t *pcs, uint8_t *activation, int max_frames,
+              char *error, size_t error_length);
+
+// Source file and line of pc (module address space), NULL when unknown.
+const char *tw_source_line(Dwfl_Module *module, uint64_t pc, int *line);
+
+// ---- DWARF helpers (macros or awkward out-parameters in libdw) ----
+// Name of the innermost inlined subroutine scopes at pc, outermost last.
+// Fills up to max entries of names/call_file/call_line for the inline chain
+// (index 0 = innermost inlined function). Returns the count (0 = no inlining).
+int tw_inline_chain(Dwfl_Module *module, uint64_t pc,
+                    const char **names, const char **call_files, int *call_lines, int max);
+
+// The module holding a data address, .bss included.
+Dwfl_Module *tw_module_for_data(Dwfl *dwfl, uint64_t address);
+
+#endif

@@ -1,0 +1,296 @@
+#define _GNU_SOURCE
+#include "cthreadwatch.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+// ---------------------------------------------------------------- ptrace
+
+static int result_of(long rc) { return rc == -1 ? -errno : 0; }
+
+int tw_ptrace_seize(pid_t tid) {
+    return result_of(ptrace(PTRACE_SEIZE, tid, NULL, NULL));
+}
+
+int tw_ptrace_interrupt(pid_t tid) {
+    return result_of(ptrace(PTRACE_INTERRUPT, tid, NULL, NULL));
+}
+
+int tw_ptrace_detach(pid_t tid, int signal) {
+    return result_of(ptrace(PTRACE_DETACH, tid, NULL, (void *)(long)signal));
+}
+
+int tw_ptrace_getregs(pid_t tid, struct user_regs_struct *regs) {
+    return result_of(ptrace(PTRACE_GETREGS, tid, NULL, regs));
+}
+
+pid_t tw_wait_any(int *status, int nohang) {
+    pid_t rc = waitpid(-1, status, __WALL | (nohang ? WNOHANG : 0));
+    return rc == -1 ? -errno : rc;
+}
+
+int tw_wifstopped(int status) { return WIFSTOPPED(status); }
+int tw_wifexited(int status) { return WIFEXITED(status); }
+int tw_wifsignaled(int status) { return WIFSIGNALED(status); }
+int tw_wstopsig(int status) { return WSTOPSIG(status); }
+int tw_wptrace_event(int status) { return (status >> 16) & 0xff; }
+
+ssize_t tw_read_memory(pid_t pid, uint64_t address, void *buffer, size_t length) {
+    struct iovec local = { .iov_base = buffer, .iov_len = length };
+    struct iovec remote = { .iov_base = (void *)(uintptr_t)address, .iov_len = length };
+    ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+    return n < 0 ? -errno : n;
+}
+
+// ---------------------------------------------------------------- signals
+
+static volatile sig_atomic_t stop_signal = 0;
+
+static void on_stop_signal(int signo) {
+    if (stop_signal != 0) {
+        // Second signal: give up at once; the kernel detaches our tracees.
+        signal(signo, SIG_DFL);
+        raise(signo);
+        return;
+    }
+    stop_signal = signo;
+}
+
+void tw_install_stop_signals(void) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = on_stop_signal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = 0; // no SA_RESTART: a blocked waitpid returns EINTR
+    sigaction(SIGINT, &action, NULL);
+    sigaction(SIGTERM, &action, NULL);
+}
+
+int tw_stop_signal(void) { return stop_signal; }
+
+pid_t tw_gettid(void) { return (pid_t)syscall(SYS_gettid); }
+
+// ---------------------------------------------------------------- unwinding
+
+struct tw_unwinder {
+    Dwfl *dwfl;
+    pid_t pid;
+    const tw_thread_context *current; // the thread being unwound
+};
+
+static char *debuginfo_path = NULL;
+static const Dwfl_Callbacks proc_callbacks = {
+    .find_elf = dwfl_linux_proc_find_elf,
+    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .debuginfo_path = &debuginfo_path,
+};
+
+static pid_t next_thread(Dwfl *dwfl, void *arg, void **thread_arg) {
+    (void)dwfl; (void)arg; (void)thread_arg;
+    return 0; // threads are asked for by tid through get_thread
+}
+
+static bool get_thread(Dwfl *dwfl, pid_t tid, void *arg, void **thread_arg) {
+    (void)dwfl; (void)tid;
+    struct tw_unwinder *u = arg;
+    *thread_arg = (void *)u->current;
+    return u->current != NULL;
+}
+
+static bool memory_read(Dwfl *dwfl, Dwarf_Addr address, Dwarf_Word *result, void *arg) {
+    (void)dwfl;
+    struct tw_unwinder *u = arg;
+    const tw_thread_context *c = u->current;
+    if (c == NULL) return false;
+    if (c->stack != NULL && address >= c->stack_address &&
+        address + sizeof(Dwarf_Word) <= c->stack_address + c->stack_length) {
+        memcpy(result, c->stack + (address - c->stack_address), sizeof(Dwarf_Word));
+        return true;
+    }
+    if (!c->read_live) return false;
+    return tw_read_memory(u->pid, address, result, sizeof(Dwarf_Word)) == sizeof(Dwarf_Word);
+}
+
+static bool set_initial_registers(Dwfl_Thread *thread, void *thread_arg) {
+    const tw_thread_context *c = thread_arg;
+    if ((c->known & (1u << TW_DWARF_PC)) == 0) return false;
+    if ((c->known & ((1u << TW_DWARF_PC) - 1)) == ((1u << TW_DWARF_PC) - 1)) {
+        if (!dwfl_thread_state_registers(thread, 0, TW_DWARF_PC, c->regs)) return false;
+    } else {
+        for (int i = 0; i < TW_DWARF_PC; i++) {
+            if ((c->known & (1u << i)) &&
+                !dwfl_thread_state_registers(thread, i, 1, &c->regs[i])) return false;
+        }
+    }
+    dwfl_thread_state_register_pc(thread, c->regs[TW_DWARF_PC]);
+    return true;
+}
+
+static const Dwfl_Thread_Callbacks copy_callbacks = {
+    .next_thread = next_thread,
+    .get_thread = get_thread,
+    .memory_read = memory_read,
+    .set_initial_registers = set_initial_registers,
+};
+
+static void copy_error(char *error, size_t length, const char *what) {
+    if (error != NULL && length > 0) snprintf(error, length, "%s: %s", what, dwfl_errmsg(-1));
+}
+
+tw_unwinder *tw_unwinder_new(pid_t pid, char *error, size_t error_length) {
+    struct tw_unwinder *u = calloc(1, sizeof *u);
+    if (u == NULL) return NULL;
+    u->pid = pid;
+    u->dwfl = dwfl_begin(&proc_callbacks);
+    if (u->dwfl == NULL) { copy_error(error, error_length, "dwfl_begin"); free(u); return NULL; }
+    dwfl_report_begin(u->dwfl);
+    int rc = dwfl_linux_proc_report(u->dwfl, pid);
+    if (dwfl_report_end(u->dwfl, NULL, NULL) != 0 || rc != 0) {
+        if (rc > 0 && error != NULL) snprintf(error, error_length, "reading /proc/%d/maps: %s", pid, strerror(rc));
+        else copy_error(error, error_length, "dwfl_linux_proc_report");
+        dwfl_end(u->dwfl); free(u); return NULL;
+    }
+    if (!dwfl_attach_state(u->dwfl, NULL, pid, &copy_callbacks, u)) {
+        copy_error(error, error_length, "dwfl_attach_state");
+        dwfl_end(u->dwfl); free(u); return NULL;
+    }
+    return u;
+}
+
+void tw_unwinder_free(tw_unwinder *u) {
+    if (u == NULL) return;
+    dwfl_end(u->dwfl);
+    free(u);
+}
+
+Dwfl *tw_unwinder_dwfl(tw_unwinder *u) { return u->dwfl; }
+
+struct frame_sink {
+    uint64_t *pcs;
+    uint8_t *activation;
+    int count, max;
+};
+
+static int on_frame(Dwfl_Frame *state, void *arg) {
+    struct frame_sink *sink = arg;
+    Dwarf_Addr pc;
+    bool is_activation;
+    if (!dwfl_frame_pc(state, &pc, &is_activation)) return -1;
+    sink->pcs[sink->count] = pc;
+    sink->activation[sink->count] = is_activation;
+    sink->count++;
+    return sink->count < sink->max ? DWARF_CB_OK : DWARF_CB_ABORT;
+}
+
+int tw_unwind(tw_unwinder *u, pid_t tid, const tw_thread_context *context,
+              uint64_t *pcs, uint8_t *activation, int max_frames,
+              char *error, size_t error_length) {
+    struct frame_sink sink = { pcs, activation, 0, max_frames };
+    if (error != NULL && error_length > 0) error[0] = 0;
+    u->current = context;
+    int rc = dwfl_getthread_frames(u->dwfl, tid, on_frame, &sink);
+    u->current = NULL;
+    if (rc == -1 && sink.count < max_frames) copy_error(error, error_length, "unwind");
+    return sink.count;
+}
+
+// ---------------------------------------------------------------- DWARF
+
+// The compile unit holding pc. libdw 0.188 finds it through .debug_aranges,
+// which clang (and so Swift) does not emit by default; then walk the CUs.
+static Dwarf_Die *cu_for_pc(Dwfl_Module *module, uint64_t pc, Dwarf_Addr *bias) {
+    Dwarf_Die *cudie = dwfl_module_addrdie(module, pc, bias);
+    if (cudie != NULL) return cudie;
+    Dwarf_Die *cu = NULL;
+    while ((cu = dwfl_module_nextcu(module, cu, bias)) != NULL) {
+        if (dwarf_haspc(cu, pc - *bias) == 1) return cu;
+    }
+    return NULL;
+}
+
+const char *tw_source_line(Dwfl_Module *module, uint64_t pc, int *line) {
+    *line = 0;
+    Dwfl_Line *found = dwfl_module_getsrc(module, pc);
+    if (found != NULL) return dwfl_lineinfo(found, NULL, line, NULL, NULL, NULL);
+    Dwarf_Addr bias = 0;
+    Dwarf_Die *cu = cu_for_pc(module, pc, &bias);
+    if (cu == NULL) return NULL;
+    Dwarf_Line *dline = dwarf_getsrc_die(cu, pc - bias);
+    if (dline == NULL) return NULL;
+    if (dwarf_lineno(dline, line) != 0) *line = 0;
+    return dwarf_linesrc(dline, NULL, NULL);
+}
+
+int tw_inline_chain(Dwfl_Module *module, uint64_t pc,
+                    const char **names, const char **call_files, int *call_lines, int max) {
+    Dwarf_Addr bias = 0;
+    Dwarf_Die *cudie = cu_for_pc(module, pc, &bias);
+    if (cudie == NULL) return 0;
+    Dwarf_Die *scopes = NULL;
+    int nscopes = dwarf_getscopes(cudie, pc - bias, &scopes);
+    if (nscopes <= 0) return 0;
+    Dwarf_Files *files = NULL;
+    size_t nfiles = 0;
+    if (dwarf_getsrcfiles(cudie, &files, &nfiles) != 0) files = NULL;
+    int count = 0;
+    for (int i = 0; i < nscopes && count < max; i++) {
+        Dwarf_Die *scope = &scopes[i];
+        int tag = dwarf_tag(scope);
+        if (tag == DW_TAG_subprogram) break;
+        if (tag != DW_TAG_inlined_subroutine) continue;
+        Dwarf_Attribute attr;
+        names[count] = dwarf_formstring(dwarf_attr_integrate(scope, DW_AT_name, &attr));
+        Dwarf_Word file_index = 0, line = 0;
+        call_files[count] = NULL;
+        call_lines[count] = 0;
+        if (files != NULL && dwarf_formudata(dwarf_attr(scope, DW_AT_call_file, &attr), &file_index) == 0)
+            call_files[count] = dwarf_filesrc(files, file_index, NULL, NULL);
+        if (dwarf_formudata(dwarf_attr(scope, DW_AT_call_line, &attr), &line) == 0)
+            call_lines[count] = (int)line;
+        count++;
+    }
+    free(scopes);
+    return count;
+}
+
+// A module's .bss lies past its file-backed mappings, in anonymous memory
+// that dwfl_linux_proc_report does not count as the module's; find the module
+// whose PT_LOAD segments (memsz, not filesz) cover the address.
+struct data_search { Dwarf_Addr address; Dwfl_Module *found; };
+
+static int covers_data(Dwfl_Module *module, void **userdata, const char *name,
+                       Dwarf_Addr start, void *arg) {
+    (void)userdata; (void)name; (void)start;
+    struct data_search *search = arg;
+    Dwarf_Addr bias = 0;
+    Elf *elf = dwfl_module_getelf(module, &bias);
+    if (elf == NULL) return DWARF_CB_OK;
+    size_t count = 0;
+    if (elf_getphdrnum(elf, &count) != 0) return DWARF_CB_OK;
+    for (size_t i = 0; i < count; i++) {
+        GElf_Phdr header;
+        if (gelf_getphdr(elf, (int)i, &header) == NULL || header.p_type != PT_LOAD) continue;
+        Dwarf_Addr low = header.p_vaddr + bias, high = low + header.p_memsz;
+        if (search->address >= low && search->address < high) {
+            search->found = module;
+            return DWARF_CB_ABORT;
+        }
+    }
+    return DWARF_CB_OK;
+}
+
+Dwfl_Module *tw_module_for_data(Dwfl *dwfl, uint64_t address) {
+    Dwfl_Module *module = dwfl_addrmodule(dwfl, address);
+    if (module != NULL) return module;
+    struct data_search search = { address, NULL };
+    dwfl_getmodules(dwfl, covers_data, &search, 0);
+    return search.found;
+}

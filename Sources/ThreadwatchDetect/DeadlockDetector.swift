@@ -1,0 +1,102 @@
+import ThreadwatchModel
+
+/// Deadlocks, self-deadlocks and orphaned locks from the wait-for graph.
+/// A finding needs two looks: the same threads in the same waits with the
+/// same holders in `first` and `second`, so a contended lock that changes
+/// hands between looks is never reported.
+public enum DeadlockDetector {
+    public static func detect(first: Snapshot, second: Snapshot) -> [Finding] {
+        let a = WaitForGraph(first)
+        let b = WaitForGraph(second)
+        func stable(_ edge: WaitForGraph.Edge) -> Bool {
+            guard let again = b.edges[edge.waiter] else { return false }
+            return again.holder == edge.holder && again.lock.address == edge.lock.address
+                && again.lock.kind == edge.lock.kind
+        }
+        let gap = max(0, Int((second.scan.startedAt - first.scan.startedAt) * 1_000_000))
+        var findings: [Finding] = []
+
+        for cycle in a.cycles() where cycle.allSatisfy(stable) {
+            let tids = cycle.map(\.waiter)
+            let names = tids.map { tid in "\(tid) \"\(first.thread(tid: tid)?.name ?? "?")\"" }
+            let kinds = Set(cycle.map { $0.lock.kind.rawValue.replacing("_", with: " ") }).sorted().joined(separator: "/")
+            findings.append(Finding(
+                id: StableID.make("deadlock", cycle.map { "\($0.waiter)@\($0.lock.address ?? 0)" }),
+                kind: .deadlock, severity: .error,
+                summary: "\(cycle.count) threads deadlocked on \(kinds): \(names.joined(separator: " -> ")) -> \(tids[0])",
+                threads: tids,
+                cycle: cycle.map { edge in
+                    CycleEdge(tid: edge.waiter, lock: edge.lock, holderTid: edge.holder,
+                              frames: first.thread(tid: edge.waiter)?.frames ?? [])
+                },
+                advice: "Take these locks in one global order everywhere (e.g. by address or rank), or take the second with a trylock and back off on failure.",
+                evidence: evidence(cycle, gap)))
+        }
+
+        for edge in a.selfLoops() where stable(edge) && edge.lock.kind == .mutex && !edge.lock.recursive {
+            let name = first.thread(tid: edge.waiter)?.name ?? "?"
+            findings.append(Finding(
+                id: StableID.make("self_deadlock", ["\(edge.waiter)@\(edge.lock.address ?? 0)"]),
+                kind: .selfDeadlock, severity: .error,
+                summary: "thread \(edge.waiter) \"\(name)\" waits for \(lockText(edge.lock)), which it already holds",
+                threads: [edge.waiter],
+                cycle: [CycleEdge(tid: edge.waiter, lock: edge.lock, holderTid: edge.holder,
+                                  frames: first.thread(tid: edge.waiter)?.frames ?? [])],
+                advice: "Do not re-lock a non-recursive mutex: unlock first, split the function into locked/unlocked variants, or make the mutex PTHREAD_MUTEX_RECURSIVE if re-entry is intended.",
+                evidence: evidence([edge], gap)))
+        }
+
+        let orphaned = a.orphanedEdges().filter(stable)
+        let byLock = Dictionary(grouping: orphaned) { $0.lock.address ?? 0 }
+        for address in byLock.keys.sorted() {
+            let edges = byLock[address]!
+            let lock = edges[0].lock
+            let waiters = edges.map(\.waiter).sorted()
+            findings.append(Finding(
+                id: StableID.make("orphaned_lock", ["\(address)"] + waiters.map { "\($0)" }),
+                kind: .orphanedLock, severity: .error,
+                summary: "\(waiters.count) thread\(waiters.count == 1 ? "" : "s") wait for \(lockText(lock)), held by tid \(edges[0].holder), which is no longer a thread of this process",
+                threads: waiters,
+                cycle: [],
+                advice: "A thread exited (or was cancelled) while holding this lock: unlock on every exit path, or use a robust mutex (PTHREAD_MUTEX_ROBUST) so waiters get EOWNERDEAD.",
+                evidence: ["lock": lockEvidence(lock), "dead_owner_tid": .int(Int(edges[0].holder)),
+                           "second_look_after_us": .int(gap)]))
+        }
+        return findings
+    }
+
+    static func lockText(_ lock: BlockedOn) -> String {
+        var text = lock.kind.rawValue.replacing("_", with: " ")
+        if let a = lock.address { text += " 0x" + String(a, radix: 16) }
+        if let s = lock.symbol { text += " (\(s))" }
+        return text
+    }
+
+    static func lockEvidence(_ lock: BlockedOn) -> EvidenceValue {
+        var object: [String: EvidenceValue] = ["kind": .string(lock.kind.rawValue)]
+        if let a = lock.address { object["address"] = .string("0x" + String(a, radix: 16)) }
+        if let s = lock.symbol { object["symbol"] = .string(s) }
+        return .object(object)
+    }
+
+    static func evidence(_ edges: [WaitForGraph.Edge], _ gap: Int) -> [String: EvidenceValue] {
+        let look: EvidenceValue = .list(edges.map { edge in
+            .object(["tid": .int(Int(edge.waiter)), "holder_tid": .int(Int(edge.holder)), "lock": lockEvidence(edge.lock)])
+        })
+        return ["first_look": look, "second_look": look, "second_look_after_us": .int(gap)]
+    }
+}
+
+/// Finding ids that stay the same across scans for the same problem:
+/// FNV-1a over the kind and its sorted parts.
+public enum StableID {
+    public static func make(_ kind: String, _ parts: [String]) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in ([kind] + parts.sorted()).joined(separator: "|").utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        let digits = String(hash, radix: 16)
+        return "\(kind)-" + String(repeating: "0", count: 16 - digits.count) + digits
+    }
+}

@@ -1,0 +1,161 @@
+import ThreadwatchModel
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Works out what each blocked thread waits for, from its syscall, its top
+/// frames and the lock words in target memory (glibc 2.36, x86-64; offsets
+/// from sysdeps/nptl/bits/struct_mutex.h, struct_rwlock.h, libio/libio.h and
+/// nptl/descr.h, verified on these machines, see DESIGN.md).
+struct GlibcLockModel {
+    /// pthread_mutex_t: __lock (futex) at 0, __owner at 8, __kind at 16.
+    static let mutexOwnerOffset: UInt64 = 8
+    static let mutexKindOffset: UInt64 = 16
+    /// pthread_rwlock_t: __wrphase_futex at 8, __writers_futex at 12, __cur_writer at 24.
+    static let rwlockFutexOffsets: [UInt64] = [8, 12]
+    static let rwlockWriterOffset: UInt64 = 24
+    /// _IO_lock_t: { int lock; int cnt; void *owner; }, owner = holder's struct pthread *.
+    static let stdioOwnerOffset: UInt64 = 8
+    /// struct pthread: tid at 0x2d0 (pthread_join waits on &pd->tid).
+    static let pthreadTidOffset: UInt64 = 0x2d0
+    /// FUTEX_TID_MASK, <linux/futex.h>
+    static let futexTidMask: UInt32 = 0x3fff_ffff
+
+    let memory: RemoteMemory
+    /// Names a data address ("accounts+0x28"); nil when unknown.
+    let dataSymbol: (UInt64) -> String?
+    private let liveTids: Set<Int32>
+    private let tidByDescriptor: [UInt64: Int32]
+
+    init(memory: RemoteMemory, threads: [ThreadSnapshot], dataSymbol: @escaping (UInt64) -> String?) {
+        self.memory = memory
+        self.dataSymbol = dataSymbol
+        self.liveTids = Set(threads.map(\.tid))
+        var byDescriptor: [UInt64: Int32] = [:]
+        for thread in threads { if let fs = thread.fsBase { byDescriptor[fs] = thread.tid } }
+        self.tidByDescriptor = byDescriptor
+    }
+
+    func annotate(_ threads: [ThreadSnapshot]) -> [ThreadSnapshot] {
+        let now = Double(MonotonicClock.micros())
+        return threads.map { thread in
+            var thread = thread
+            thread.blockedOn = blockedOn(thread)
+            // sched's se.exec_start (ms, sched_clock) is when it last ran.
+            if thread.blockedOn != nil, thread.state == "S" || thread.state == "D",
+               let lastRan = thread.schedStats["se.exec_start"] {
+                let since = Int(now - lastRan * 1000)
+                if since >= 0 { thread.blockedOn?.sinceMicros = since }
+            }
+            return thread
+        }
+    }
+
+    func blockedOn(_ thread: ThreadSnapshot) -> BlockedOn? {
+        guard let syscall = thread.syscall, let number = syscall.number, number >= 0 else { return nil }
+        guard number == SyscallNames.futex, syscall.args.count >= 3 else {
+            return BlockedOn(kind: .syscall, detail: SyscallNames.describe(syscall))
+        }
+        let address = syscall.args[0]
+        let command = Int(syscall.args[1] & 0x7f)  // strip FUTEX_PRIVATE_FLAG / CLOCK_REALTIME
+        let primitive = Primitive.find(in: thread.frames)
+        switch primitive {
+        case .mutex?:
+            return mutex(at: address, command: command)
+        case .rwlockRead?, .rwlockWrite?:
+            return rwlock(futex: address, write: primitive == .rwlockWrite)
+        case .join?:
+            // The futex word is the joined thread's tid (nptl/pthread_join_common.c).
+            let tid = memory.readInt32(address).flatMap { $0 > 0 ? $0 : nil }
+            return BlockedOn(kind: .join, address: address &- Self.pthreadTidOffset, ownerTid: tid)
+        case .stdio?:
+            return stdioLock(at: address)
+        case .condvar?:
+            return BlockedOn(kind: .condvar, address: address, symbol: dataSymbol(address))
+        case .semaphore?:
+            return BlockedOn(kind: .semaphore, address: address, symbol: dataSymbol(address))
+        case nil:
+            return BlockedOn(kind: .futex, address: address, symbol: dataSymbol(address),
+                             detail: "futex op \(command)")
+        }
+    }
+
+    private func mutex(at address: UInt64, command: Int) -> BlockedOn {
+        let kind = memory.readUInt32(address + Self.mutexKindOffset) ?? 0
+        var owner: Int32?
+        // FUTEX_LOCK_PI (6) / FUTEX_LOCK_PI2 (13): the owner tid is in the futex word.
+        if command == 6 || command == 13 {
+            owner = memory.readUInt32(address).map { Int32(bitPattern: $0 & Self.futexTidMask) }
+        } else {
+            owner = memory.readInt32(address + Self.mutexOwnerOffset)
+        }
+        if let o = owner, o <= 0 { owner = nil }
+        // PTHREAD_MUTEX_KIND_MASK_NP = 3: 1 recursive, 2 errorcheck.
+        let type = kind & 3
+        return BlockedOn(kind: .mutex, address: address, symbol: dataSymbol(address),
+                         ownerTid: owner, recursive: type == 1 || type == 2)
+    }
+
+    private func rwlock(futex: UInt64, write: Bool) -> BlockedOn {
+        // Waiters sleep on one of two futex words inside the lock; the base
+        // is the one whose __cur_writer names a thread of this process.
+        for offset in Self.rwlockFutexOffsets where futex >= offset {
+            let base = futex - offset
+            if let writer = memory.readInt32(base + Self.rwlockWriterOffset), liveTids.contains(writer) {
+                return BlockedOn(kind: write ? .rwlockWrite : .rwlockRead, address: base,
+                                 symbol: dataSymbol(base), ownerTid: writer)
+            }
+        }
+        let base = futex - Self.rwlockFutexOffsets[0]
+        return BlockedOn(kind: write ? .rwlockWrite : .rwlockRead, address: base,
+                         symbol: dataSymbol(base), ownerTid: nil,
+                         detail: "held by readers or a writer not found: glibc does not record reader holders")
+    }
+
+    private func stdioLock(at address: UInt64) -> BlockedOn {
+        var owner: Int32?
+        if let descriptor = memory.readUInt64(address + Self.stdioOwnerOffset), descriptor != 0 {
+            owner = tidByDescriptor[descriptor]
+                ?? memory.readInt32(descriptor + Self.pthreadTidOffset).flatMap { $0 > 0 ? $0 : nil }
+        }
+        return BlockedOn(kind: .stdioLock, address: address, symbol: dataSymbol(address), ownerTid: owner)
+    }
+}
+
+/// Which glibc primitive a futex wait belongs to, read off the top frames.
+enum Primitive: Equatable {
+    case mutex, rwlockRead, rwlockWrite, join, stdio, condvar, semaphore
+
+    /// Frames searched: the wait sits a few frames under the primitive.
+    static let depth = 8
+
+    static func find(in frames: [Frame]) -> Primitive? {
+        for frame in frames.prefix(depth) {
+            guard let name = frame.function else { continue }
+            if let primitive = classify(name) { return primitive }
+        }
+        return nil
+    }
+
+    static func classify(_ name: String) -> Primitive? {
+        if name.contains("pthread_mutex_") && (name.contains("lock") ) && !name.contains("unlock") { return .mutex }
+        if name.contains("pthread_rwlock_rdlock") || name.contains("pthread_rwlock_timedrdlock")
+            || name.contains("pthread_rwlock_clockrdlock") { return .rwlockRead }
+        if name.contains("pthread_rwlock_wrlock") || name.contains("pthread_rwlock_timedwrlock")
+            || name.contains("pthread_rwlock_clockwrlock") { return .rwlockWrite }
+        if name.contains("pthread_join") || name.contains("pthread_clockjoin") || name.contains("pthread_timedjoin")
+            || name.contains("pthread_tryjoin") { return .join }
+        if name.contains("pthread_cond_") { return .condvar }
+        if name.hasPrefix("sem_") || name.contains("__new_sem_wait") || name.contains("sem_clockwait")
+            || name.contains("sem_timedwait") { return .semaphore }
+        if stdioFunctions.contains(name) || name.hasPrefix("_IO_") || name.hasPrefix("__vfprintf")
+            || name.hasPrefix("__printf") || name.hasPrefix("__fprintf") { return .stdio }
+        return nil
+    }
+
+    static let stdioFunctions: Set<String> = [
+        "flockfile", "_IO_flockfile", "printf", "fprintf", "vprintf", "vfprintf", "puts", "fputs",
+        "fputc", "putc", "putchar", "fwrite", "fflush", "fgets", "fgetc", "getc", "getchar", "fread",
+        "fclose", "fopen", "fscanf", "scanf", "perror", "getline", "getdelim", "fseek", "ftell", "rewind",
+    ]
+}

@@ -1,0 +1,187 @@
+import ThreadwatchModel
+
+/// Parsers for /proc text, pure so they are tested on canned input
+/// (layouts: proc(5), Linux fs/proc/array.c and fs/proc/base.c).
+
+/// /proc/PID/task/TID/stat
+public struct TaskStat: Equatable, Sendable {
+    public var comm: String
+    public var state: String
+    public var ppid: Int32
+    public var flags: UInt64
+    public var priority: Int
+    public var nice: Int
+    public var startTime: UInt64
+    public var processor: Int
+    public var realtimePriority: Int
+    public var policy: Int
+
+    /// PF_KTHREAD, include/linux/sched.h
+    public var isKernelThread: Bool { flags & 0x0020_0000 != 0 }
+
+    public static func parse(_ text: String) -> TaskStat? {
+        // comm may hold spaces and parentheses: it ends at the last ')'.
+        guard let open = text.firstIndex(of: "("), let close = text.lastIndex(of: ")") else { return nil }
+        let comm = String(text[text.index(after: open)..<close])
+        let rest = text[text.index(after: close)...].split(separator: " ", omittingEmptySubsequences: true)
+        // rest[0] is field 3 of proc(5).
+        func field(_ n: Int) -> Substring? { n - 3 < rest.count ? rest[n - 3] : nil }
+        guard let state = field(3), let ppid = field(4).flatMap({ Int32($0) }),
+              let flags = field(9).flatMap({ UInt64($0) }) else { return nil }
+        return TaskStat(
+            comm: comm, state: String(state), ppid: ppid, flags: flags,
+            priority: field(18).flatMap { Int($0) } ?? 0,
+            nice: field(19).flatMap { Int($0) } ?? 0,
+            startTime: field(22).flatMap { UInt64($0) } ?? 0,
+            processor: field(39).flatMap { Int($0) } ?? -1,
+            realtimePriority: field(40).flatMap { Int($0) } ?? 0,
+            policy: field(41).flatMap { Int($0) } ?? 0)
+    }
+
+    /// SCHED_* names, include/uapi/linux/sched.h
+    public static func policyName(_ policy: Int) -> String {
+        switch policy {
+        case 0: return "SCHED_OTHER"
+        case 1: return "SCHED_FIFO"
+        case 2: return "SCHED_RR"
+        case 3: return "SCHED_BATCH"
+        case 5: return "SCHED_IDLE"
+        case 6: return "SCHED_DEADLINE"
+        default: return "policy \(policy)"
+        }
+    }
+}
+
+/// /proc/PID/task/TID/status, the fields threadwatch uses.
+public struct TaskStatus: Equatable, Sendable {
+    public var fields: [String: String]
+
+    public static func parse(_ text: String) -> TaskStatus {
+        var fields: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let key = String(line[..<colon])
+            let value = line[line.index(after: colon)...].trimmingCharacters(in: " \t")
+            fields[key] = value
+        }
+        return TaskStatus(fields: fields)
+    }
+
+    public var tracerPid: Int32 { fields["TracerPid"].flatMap { Int32($0) } ?? 0 }
+    public var voluntarySwitches: Int? { fields["voluntary_ctxt_switches"].flatMap { Int($0) } }
+    public var involuntarySwitches: Int? { fields["nonvoluntary_ctxt_switches"].flatMap { Int($0) } }
+    public var signals: SignalMasks? {
+        guard let blocked = fields["SigBlk"], let pending = fields["SigPnd"] else { return nil }
+        return SignalMasks(blocked: blocked, pending: pending, sharedPending: fields["ShdPnd"] ?? "")
+    }
+}
+
+/// /proc/PID/task/TID/syscall: "running", "-1 sp pc" (blocked outside a
+/// syscall) or "nr a0 a1 a2 a3 a4 a5 sp pc".
+public enum SyscallParser {
+    public static func parse(_ text: String) -> SyscallState? {
+        let parts = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
+        guard let first = parts.first else { return nil }
+        if first == "running" { return SyscallState(number: nil) }
+        guard let nr = Int(first) else { return nil }
+        let values = parts.dropFirst().compactMap { hex($0) }
+        if nr == -1 {
+            guard values.count >= 2 else { return nil }
+            return SyscallState(number: -1, args: [], sp: values[0], pc: values[1])
+        }
+        guard values.count >= 8 else { return nil }
+        return SyscallState(number: nr, args: Array(values[0..<6]), sp: values[6], pc: values[7])
+    }
+
+    static func hex(_ s: Substring) -> UInt64? {
+        s.hasPrefix("0x") ? UInt64(s.dropFirst(2), radix: 16) : UInt64(s)
+    }
+}
+
+/// One line of /proc/PID/maps.
+public struct MemoryMapping: Equatable, Sendable {
+    public var start: UInt64
+    public var end: UInt64
+    public var permissions: String
+    public var offset: UInt64
+    public var inode: UInt64
+    public var path: String
+
+    public var isReadable: Bool { permissions.hasPrefix("r") }
+    public var isInaccessible: Bool { permissions.hasPrefix("---") }
+    public func contains(_ address: UInt64) -> Bool { address >= start && address < end }
+}
+
+public struct MemoryMap: Equatable, Sendable {
+    public var mappings: [MemoryMapping]  // sorted by start
+
+    public init(mappings: [MemoryMapping]) { self.mappings = mappings }
+
+    public static func parse(_ text: String) -> MemoryMap {
+        var mappings: [MemoryMapping] = []
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
+            guard parts.count >= 5 else { continue }
+            let range = parts[0].split(separator: "-")
+            guard range.count == 2, let start = UInt64(range[0], radix: 16),
+                  let end = UInt64(range[1], radix: 16) else { continue }
+            mappings.append(MemoryMapping(
+                start: start, end: end, permissions: String(parts[1]),
+                offset: UInt64(parts[2], radix: 16) ?? 0,
+                inode: UInt64(parts[4]) ?? 0,
+                path: parts.count > 5 ? parts[5].trimmingCharacters(in: " ") : ""))
+        }
+        return MemoryMap(mappings: mappings.sorted { $0.start < $1.start })
+    }
+
+    public func mapping(containing address: UInt64) -> MemoryMapping? {
+        var low = 0, high = mappings.count
+        while low < high {
+            let mid = (low + high) / 2
+            if mappings[mid].end <= address { low = mid + 1 } else { high = mid }
+        }
+        return low < mappings.count && mappings[low].contains(address) ? mappings[low] : nil
+    }
+
+    /// The stack region holding `sp` and the inaccessible guard right below it
+    /// (glibc maps a PROT_NONE guard under each thread stack, nptl/allocatestack.c).
+    public func stackRegion(containing sp: UInt64) -> StackRegion? {
+        guard let index = mappings.firstIndex(where: { $0.contains(sp) }) else { return nil }
+        let stack = mappings[index]
+        var guardBytes: UInt64 = 0
+        if index > 0, mappings[index - 1].end == stack.start, mappings[index - 1].isInaccessible {
+            guardBytes = mappings[index - 1].end - mappings[index - 1].start
+        }
+        return StackRegion(low: stack.start, high: stack.end, guardBytes: guardBytes)
+    }
+}
+
+/// /proc/PID/task/TID/sched: "key : value" lines (kernel/sched/debug.c).
+public enum SchedParser {
+    public static let keys: Set<String> = [
+        "se.exec_start", "se.sum_exec_runtime", "nr_switches",
+        "nr_voluntary_switches", "nr_involuntary_switches", "se.wait_start", "se.sleep_start",
+    ]
+
+    public static func parse(_ text: String) -> [String: Double] {
+        var values: [String: Double] = [:]
+        for line in text.split(separator: "\n") {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let key = line[..<colon].trimmingCharacters(in: " ")
+            guard keys.contains(key) else { continue }
+            if let value = Double(line[line.index(after: colon)...].trimmingCharacters(in: " ")) {
+                values[key] = value
+            }
+        }
+        return values
+    }
+}
+
+extension StringProtocol {
+    func trimmingCharacters(in set: String) -> String {
+        var slice = Substring(self)
+        while let c = slice.first, set.contains(c) { slice = slice.dropFirst() }
+        while let c = slice.last, set.contains(c) { slice = slice.dropLast() }
+        return String(slice)
+    }
+}

@@ -1,0 +1,241 @@
+import ThreadwatchModel
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct ScanOptions: Sendable {
+    public enum Attach: Sendable { case ptrace, procOnly }
+
+    public var attach: Attach = .ptrace
+    /// Stop every thread at once for a point-in-time view.
+    public var consistent = false
+    /// Threads stopped at a time in the default mode.
+    public var batchSize = 16
+    /// Bytes of live stack copied from each stopped thread (from sp down to the red zone).
+    public var stackBytes = 16 * 1024
+    public var maxFrames = 128
+    public var mode: ScanMode = .snapshot
+
+    public init() {}
+}
+
+/// Scans one process into a Snapshot. Everything runs on the tracer thread.
+public enum Scanner {
+    public static func scan(pid: Int32, options: ScanOptions = ScanOptions()) throws(ScanError) -> Snapshot {
+        try TracerThread.run { () throws(ScanError) -> Snapshot in
+            try ProcessScan(pid: pid, options: options).run()
+        }
+    }
+}
+
+/// Per-thread kernel view read from /proc without stopping anything.
+struct KernelView {
+    var tid: Int32
+    var stat: TaskStat
+    var status: TaskStatus
+    var wchan: String?
+    var sched: [String: Double]
+    var syscall: SyscallState?
+}
+
+/// Per-thread result of the stop (ptrace) or of /proc alone.
+struct UserView {
+    var fsBase: UInt64?
+    var pc: UInt64?
+    var sp: UInt64?
+    var syscall: SyscallState?
+    var frames: [RawFrame] = []
+    var unwindError: String?
+}
+
+final class ProcessScan {
+    let pid: Int32
+    let options: ScanOptions
+    private var warnings: [String] = []
+    private var map = MemoryMap(mappings: [])
+    private var mapReloaded = false
+
+    init(pid: Int32, options: ScanOptions) {
+        self.pid = pid
+        self.options = options
+    }
+
+    func run() throws(ScanError) -> Snapshot {
+        let startedAt = MonotonicClock.wallSeconds()
+        let t0 = MonotonicClock.micros()
+        let target = try TargetSelector.select(pid: pid)
+
+        var attach: AttachMode = options.attach == .procOnly ? .procOnly : .ptrace
+        if attach == .ptrace, target.tracerPid != 0 {
+            let tracer = ProcFile.text("/proc/\(target.tracerPid)/comm")?.trimmingCharacters(in: "\n") ?? "?"
+            warnings.append("pid \(pid) is already traced by pid \(target.tracerPid) (\(tracer)): scanned from /proc only, without stopping it; registers, fs_base and stacks of running threads are missing")
+            attach = .procOnly
+        }
+        guard let mapText = ProcFile.text("/proc/\(pid)/maps") else { throw exited() }
+        map = MemoryMap.parse(mapText)
+
+        guard case .success(let tids) = ProcFile.numericEntries("/proc/\(pid)/task") else { throw exited() }
+        var kernel: [Int32: KernelView] = [:]
+        kernel.reserveCapacity(tids.count)
+        for tid in tids {
+            if let view = readKernelView(tid, withSyscall: attach == .procOnly) { kernel[tid] = view }
+        }
+
+        let unwinder = try StackUnwinder(pid: pid, maxFrames: options.maxFrames)
+        var user: [Int32: UserView] = [:]
+        var longestStop: Int?
+        if attach == .ptrace {
+            longestStop = try stopAndUnwind(tids: tids, unwinder: unwinder, kernel: &kernel, user: &user)
+        } else {
+            for (tid, view) in kernel {
+                user[tid] = procOnlyView(view, unwinder: unwinder)
+            }
+        }
+
+        if ProcFile.text("/proc/\(pid)/stat") == nil { throw exited() }
+
+        let symbolizer = Symbolizer(unwinder: unwinder)
+        var threads: [ThreadSnapshot] = []
+        threads.reserveCapacity(kernel.count)
+        for tid in kernel.keys.sorted() {
+            guard let k = kernel[tid] else { continue }
+            let u = user[tid] ?? UserView()
+            threads.append(assemble(tid: tid, kernel: k, user: u, symbolizer: symbolizer))
+        }
+        let model = GlibcLockModel(memory: RemoteMemory(pid: pid), threads: threads, dataSymbol: symbolizer.dataSymbol)
+        threads = model.annotate(threads)
+
+        let process = ProcessSummary(
+            pid: pid, ppid: target.stat.ppid, comm: target.stat.comm,
+            exe: ProcFile.symlink("/proc/\(pid)/exe"),
+            cmdline: (ProcFile.text("/proc/\(pid)/cmdline") ?? "").split(separator: "\0").map(String.init),
+            state: target.stat.state,
+            libc: LibcIdentifier.identify(map))
+        let scan = ScanInfo(mode: options.mode, attach: attach, startedAt: startedAt,
+                            durationMicros: MonotonicClock.micros() - t0,
+                            longestStopMicros: longestStop, warnings: warnings)
+        return Snapshot(process: process, threads: threads, scan: scan, host: HostReader.read())
+    }
+
+    private func exited() -> ScanError {
+        ScanError(.processExited, pid: pid, "pid \(pid) exited during the scan: nothing left to inspect")
+    }
+
+    private func readKernelView(_ tid: Int32, withSyscall: Bool) -> KernelView? {
+        let base = "/proc/\(pid)/task/\(tid)"
+        guard let statText = ProcFile.text(base + "/stat"), let stat = TaskStat.parse(statText) else { return nil }
+        let status = TaskStatus.parse(ProcFile.text(base + "/status") ?? "")
+        let wchan = ProcFile.text(base + "/wchan").flatMap { $0.isEmpty || $0 == "0" ? nil : $0 }
+        let sched = SchedParser.parse(ProcFile.text(base + "/sched") ?? "")
+        let syscall = withSyscall ? ProcFile.text(base + "/syscall").flatMap(SyscallParser.parse) : nil
+        return KernelView(tid: tid, stat: stat, status: status, wchan: wchan, sched: sched, syscall: syscall)
+    }
+
+    private func stackEnd(_ sp: UInt64) -> UInt64? {
+        if let mapping = map.mapping(containing: sp) { return mapping.end }
+        reloadMapOnce()
+        return map.mapping(containing: sp)?.end
+    }
+
+    /// A thread created after the first read of maps has its stack in a new
+    /// mapping; read maps again, once per scan.
+    private func reloadMapOnce() {
+        guard !mapReloaded, let text = ProcFile.text("/proc/\(pid)/maps") else { return }
+        mapReloaded = true
+        map = MemoryMap.parse(text)
+    }
+
+    private func stopAndUnwind(tids: [Int32], unwinder: StackUnwinder,
+                               kernel: inout [Int32: KernelView], user: inout [Int32: UserView]) throws(ScanError) -> Int {
+        let policy: ThreadStopper.Policy = options.consistent ? .all : .batches(options.batchSize)
+        let stopper = ThreadStopper(pid: pid, policy: policy, stackBytes: options.stackBytes,
+                                    stackEnd: { [unowned self] sp in self.stackEnd(sp) })
+        var captured: [Int32: UserView] = [:]
+        var fresh: [Int32] = []
+        let outcome = stopper.run(tids: tids, relist: { [pid] in
+            guard case .success(let now) = ProcFile.numericEntries("/proc/\(pid)/task") else { return nil }
+            return now
+        }, onBatch: { captures in
+            // The batch runs again: unwind from the copies.
+            for capture in captures {
+                let result = unwinder.unwind(capture)
+                captured[capture.tid] = UserView(
+                    fsBase: capture.registers.fsBase, pc: capture.registers.pc, sp: capture.registers.sp,
+                    syscall: capture.registers.interruptedSyscall ?? SyscallState(number: nil),
+                    frames: result.frames, unwindError: result.frames.isEmpty ? result.error : nil)
+                if kernel[capture.tid] == nil { fresh.append(capture.tid) }
+            }
+        })
+        for tid in fresh {
+            if let view = readKernelView(tid, withSyscall: false) { kernel[tid] = view }
+        }
+        if outcome.interruptedBySignal != 0 {
+            let name = outcome.interruptedBySignal == SIGINT ? "SIGINT" : outcome.interruptedBySignal == SIGTERM ? "SIGTERM" : "signal \(outcome.interruptedBySignal)"
+            throw ScanError(.interrupted, pid: pid, "scan of pid \(pid) stopped by \(name): every thread was released and runs as before")
+        }
+        if outcome.stopped == 0 && outcome.permissionDenied > 0 {
+            throw TargetSelector.permissionDenied(pid)
+        }
+        if outcome.stopped == 0 && !tids.isEmpty && ProcFile.text("/proc/\(pid)/stat") == nil {
+            throw exited()
+        }
+        for tid in outcome.vanished where captured[tid] == nil {
+            kernel[tid] = nil  // exited mid-scan: ESRCH is normal
+        }
+        for (tid, reason) in outcome.failures.sorted(by: { $0.key < $1.key }) {
+            warnings.append("thread \(tid): \(reason); shown from /proc only")
+            if let view = kernel[tid] {
+                let syscall = ProcFile.text("/proc/\(pid)/task/\(tid)/syscall").flatMap(SyscallParser.parse) ?? view.syscall
+                var procView = view
+                procView.syscall = syscall
+                captured[tid] = procOnlyView(procView, unwinder: unwinder)
+            }
+        }
+        user = captured
+        return outcome.longestStopMicros
+    }
+
+    private func procOnlyView(_ view: KernelView, unwinder: StackUnwinder) -> UserView {
+        guard let syscall = view.syscall else {
+            return UserView(unwindError: "no /proc/PID/task/TID/syscall")
+        }
+        guard let pc = syscall.pc, let sp = syscall.sp, pc != 0 else {
+            return UserView(syscall: syscall, unwindError: syscall.isRunning ? "running in user space: no registers without a stop (--proc-only)" : nil)
+        }
+        let result = unwinder.unwind(tid: view.tid, pc: pc, sp: sp)
+        return UserView(pc: pc, sp: sp, syscall: syscall, frames: result.frames,
+                        unwindError: result.frames.isEmpty ? result.error : nil)
+    }
+
+    private func assemble(tid: Int32, kernel k: KernelView, user u: UserView, symbolizer: Symbolizer) -> ThreadSnapshot {
+        var frames: [Frame] = []
+        for raw in u.frames { frames += symbolizer.frames(for: raw) }
+        let scheduling = Scheduling(
+            lastCPU: k.stat.processor, policy: TaskStat.policyName(k.stat.policy),
+            priority: k.stat.priority, nice: k.stat.nice, realtimePriority: k.stat.realtimePriority,
+            voluntarySwitches: k.status.voluntarySwitches, involuntarySwitches: k.status.involuntarySwitches)
+        let sp = u.sp ?? k.syscall?.sp
+        var stack = sp.flatMap { map.stackRegion(containing: $0) }
+        if stack == nil, sp != nil {
+            reloadMapOnce()
+            stack = sp.flatMap { map.stackRegion(containing: $0) }
+        }
+        return ThreadSnapshot(
+            tid: tid, name: k.stat.comm, state: k.stat.state, scheduling: scheduling,
+            fsBase: u.fsBase, pc: u.pc, sp: u.sp, stack: stack, syscall: u.syscall ?? k.syscall,
+            wchan: k.wchan, signals: k.status.signals, schedStats: k.sched,
+            frames: frames, unwindError: u.unwindError)
+    }
+}
+
+enum HostReader {
+    static func read() -> HostInfo {
+        var name = [CChar](repeating: 0, count: 256)
+        let hostname = gethostname(&name, name.count) == 0 ? String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : nil
+        var uts = utsname()
+        let kernel: String? = uname(&uts) == 0
+            ? withUnsafeBytes(of: uts.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) } : nil
+        let boot = ProcFile.text("/proc/sys/kernel/random/boot_id")?.trimmingCharacters(in: "\n")
+        return HostInfo(hostname: hostname, kernel: kernel, bootID: boot)
+    }
+}

@@ -1,0 +1,41 @@
+import ThreadwatchModel
+
+/// A second look at chosen threads a moment after a scan, from /proc and
+/// process_vm_readv alone (no stop): blocked threads show their syscall in
+/// /proc, and their lock words are in memory. Detectors compare both looks.
+public enum SecondLook {
+    public static func take(of snapshot: Snapshot, tids: Set<Int32>) -> Snapshot {
+        let pid = snapshot.process.pid
+        var next = snapshot
+        next.scan.startedAt = MonotonicClock.wallSeconds()
+        var refreshed: [ThreadSnapshot] = []
+        for thread in snapshot.threads {
+            guard tids.contains(thread.tid) else { refreshed.append(thread); continue }
+            let base = "/proc/\(pid)/task/\(thread.tid)"
+            guard let statText = ProcFile.text(base + "/stat"), let stat = TaskStat.parse(statText) else {
+                continue  // gone
+            }
+            var again = thread
+            again.state = stat.state
+            again.syscall = ProcFile.text(base + "/syscall").flatMap(SyscallParser.parse)
+            // Same syscall, same arguments, same pc and sp: the stack is unchanged.
+            let same = again.syscall?.number == thread.syscall?.number
+                && again.syscall?.args == thread.syscall?.args
+                && again.syscall?.sp == thread.syscall?.sp && again.syscall?.pc == thread.syscall?.pc
+            if !same { again.frames = [] }
+            again.blockedOn = nil
+            refreshed.append(again)
+        }
+        let symbols = Dictionary(snapshot.threads.compactMap { t in
+            t.blockedOn.flatMap { b in b.address.flatMap { a in b.symbol.map { (a, $0) } } }
+        }, uniquingKeysWith: { a, _ in a })
+        let model = GlibcLockModel(memory: RemoteMemory(pid: pid), threads: refreshed, dataSymbol: { symbols[$0] })
+        next.threads = refreshed.map { thread in
+            guard tids.contains(thread.tid) else { return thread }
+            var thread = thread
+            thread.blockedOn = model.blockedOn(thread)
+            return thread
+        }
+        return next
+    }
+}

@@ -1,0 +1,82 @@
+import CThreadwatch
+import ThreadwatchModel
+
+/// Names code and data addresses through libdwfl: symbol+offset, module,
+/// file:line and inline chains where debug info exists. Cached per pc, so
+/// 1000 threads parked in the same libc function cost one look-up.
+public final class Symbolizer {
+    private let dwfl: OpaquePointer
+    private var codeCache: [UInt64: [Frame]] = [:]
+    private var moduleNames: [OpaquePointer: String] = [:]
+
+    init(unwinder: StackUnwinder) { self.dwfl = unwinder.dwfl }
+
+    /// Frames for one unwound pc: inlined callees first, then the function itself.
+    public func frames(for raw: RawFrame) -> [Frame] {
+        // A return address points after the call; look up the call itself.
+        let lookup = raw.isActivation ? raw.pc : raw.pc &- 1
+        let key = raw.isActivation ? raw.pc : raw.pc | (1 << 63)
+        if let cached = codeCache[key] { return cached }
+        let result = resolve(pc: raw.pc, lookup: lookup)
+        codeCache[key] = result
+        return result
+    }
+
+    /// "accounts+0x28" for an address inside a data symbol, nil otherwise.
+    public func dataSymbol(_ address: UInt64) -> String? {
+        guard let module = tw_module_for_data(dwfl, address) else { return nil }
+        var offset: GElf_Off = 0
+        var sym = GElf_Sym()
+        guard let name = dwfl_module_addrinfo(module, address, &offset, &sym, nil, nil, nil) else { return nil }
+        // Only a hit inside the symbol's extent counts (a lock in the heap
+        // right after a global must not take the global's name).
+        guard sym.st_size == 0 || offset < sym.st_size else { return nil }
+        return offset == 0 ? String(cString: name) : "\(String(cString: name))+0x\(String(offset, radix: 16))"
+    }
+
+    private func resolve(pc: UInt64, lookup: UInt64) -> [Frame] {
+        guard let module = dwfl_addrmodule(dwfl, lookup) else { return [Frame(pc: pc)] }
+        let moduleName = name(of: module)
+        var offset: GElf_Off = 0
+        var sym = GElf_Sym()
+        var function: String?
+        var functionOffset: UInt64?
+        if let name = dwfl_module_addrinfo(module, lookup, &offset, &sym, nil, nil, nil) {
+            function = String(cString: name)
+            functionOffset = offset + (pc - lookup)
+        }
+        var file: String?
+        var line: Int?
+        var lineNumber: Int32 = 0
+        if let path = tw_source_line(module, lookup, &lineNumber) {
+            file = String(cString: path)
+            line = lineNumber > 0 ? Int(lineNumber) : nil
+        }
+        // Inline chain, innermost first: each inlined function sits at the
+        // previous location; its caller sits at the call site.
+        let maxInline = 16
+        var names = [UnsafePointer<CChar>?](repeating: nil, count: maxInline)
+        var callFiles = [UnsafePointer<CChar>?](repeating: nil, count: maxInline)
+        var callLines = [Int32](repeating: 0, count: maxInline)
+        let inlineCount = Int(tw_inline_chain(module, lookup, &names, &callFiles, &callLines, Int32(maxInline)))
+        var frames: [Frame] = []
+        var locationFile = file
+        var locationLine = line
+        for i in 0..<inlineCount {
+            frames.append(Frame(pc: pc, function: names[i].map { String(cString: $0) }, module: moduleName,
+                                file: locationFile, line: locationLine, inlined: true))
+            locationFile = callFiles[i].map { String(cString: $0) }
+            locationLine = callLines[i] > 0 ? Int(callLines[i]) : nil
+        }
+        frames.append(Frame(pc: pc, function: function, offset: functionOffset, module: moduleName,
+                            file: locationFile, line: locationLine))
+        return frames
+    }
+
+    private func name(of module: OpaquePointer) -> String? {
+        if let cached = moduleNames[module] { return cached }
+        let name = dwfl_module_info(module, nil, nil, nil, nil, nil, nil, nil).map { String(cString: $0) }
+        moduleNames[module] = name
+        return name
+    }
+}

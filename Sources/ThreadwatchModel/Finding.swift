@@ -1,0 +1,68 @@
+/// One problem a detector found in a snapshot (report v1 `findings[]`).
+public struct Finding: Sendable, Equatable {
+    public enum Kind: String, Sendable, Equatable, CaseIterable {
+        case deadlock
+        case selfDeadlock = "self_deadlock"
+        case orphanedLock = "orphaned_lock"
+        case lockOrderInversion = "lock_order_inversion"
+        case zombieThread = "zombie_thread"
+        case forkHazard = "fork_hazard"
+        case forkChildDeadlock = "fork_child_deadlock"
+        case falseSharing = "false_sharing"
+        case blockingInFiber = "blocking_in_fiber"
+        case signalHazard = "signal_hazard"
+    }
+
+    public enum Severity: String, Sendable, Equatable, Comparable {
+        case error, warning, info
+
+        private var rank: Int { self == .error ? 0 : self == .warning ? 1 : 2 }
+        public static func < (a: Severity, b: Severity) -> Bool { a.rank < b.rank }
+    }
+
+    /// Stable across scans for the same problem (same locks and threads).
+    public var id: String
+    public var kind: Kind
+    public var severity: Severity
+    public var summary: String
+    public var threads: [Int32]
+    public var cycle: [CycleEdge]
+    public var advice: String?
+    public var evidence: [String: EvidenceValue]
+
+    public init(id: String, kind: Kind, severity: Severity, summary: String, threads: [Int32],
+                cycle: [CycleEdge] = [], advice: String? = nil, evidence: [String: EvidenceValue] = [:]) {
+        self.id = id
+        self.kind = kind
+        self.severity = severity
+        self.summary = summary
+        self.threads = threads
+        self.cycle = cycle
+        self.advice = advice
+        self.evidence = evidence
+    }
+}
+
+/// Deadlock edge: `tid` waits for `lock`, held by `holderTid`.
+public struct CycleEdge: Sendable, Equatable {
+    public var tid: Int32
+    public var lock: BlockedOn
+    public var holderTid: Int32
+    public var frames: [Frame]
+
+    public init(tid: Int32, lock: BlockedOn, holderTid: Int32, frames: [Frame] = []) {
+        self.tid = tid
+        self.lock = lock
+        self.holderTid = holderTid
+        self.frames = frames
+    }
+}
+
+/// Detector-specific detail, kept JSON-shaped.
+public indirect enum EvidenceValue: Sendable, Equatable {
+    case string(String)
+    case int(Int)
+    case bool(Bool)
+    case list([EvidenceValue])
+    case object([String: EvidenceValue])
+}

@@ -1,0 +1,81 @@
+/// One scan of one process: what every thread was doing. A plain value, so
+/// detectors and renderers can be tested on hand-built snapshots.
+public struct Snapshot: Sendable, Equatable {
+    public var process: ProcessSummary
+    public var threads: [ThreadSnapshot]
+    public var scan: ScanInfo
+    public var host: HostInfo?
+
+    public init(process: ProcessSummary, threads: [ThreadSnapshot], scan: ScanInfo, host: HostInfo? = nil) {
+        self.process = process
+        self.threads = threads
+        self.scan = scan
+        self.host = host
+    }
+
+    public func thread(tid: Int32) -> ThreadSnapshot? { threads.first { $0.tid == tid } }
+}
+
+public struct ProcessSummary: Sendable, Equatable {
+    public var pid: Int32
+    public var ppid: Int32?
+    public var comm: String
+    public var exe: String?
+    public var cmdline: [String]
+    public var state: String
+    /// e.g. "glibc 2.36", "musl", "static", "unknown"
+    public var libc: String?
+
+    public init(pid: Int32, ppid: Int32? = nil, comm: String, exe: String? = nil,
+                cmdline: [String] = [], state: String = "S", libc: String? = nil) {
+        self.pid = pid
+        self.ppid = ppid
+        self.comm = comm
+        self.exe = exe
+        self.cmdline = cmdline
+        self.state = state
+        self.libc = libc
+    }
+}
+
+public struct HostInfo: Sendable, Equatable {
+    public var hostname: String?
+    public var kernel: String?
+    public var bootID: String?
+
+    public init(hostname: String?, kernel: String?, bootID: String?) {
+        self.hostname = hostname
+        self.kernel = kernel
+        self.bootID = bootID
+    }
+}
+
+public enum ScanMode: String, Sendable, Equatable {
+    case snapshot, watch, sample, daemon
+}
+
+public enum AttachMode: String, Sendable, Equatable {
+    case ptrace
+    case procOnly = "proc-only"
+}
+
+public struct ScanInfo: Sendable, Equatable {
+    public var mode: ScanMode
+    public var attach: AttachMode
+    /// Wall-clock start of the scan, seconds since the epoch.
+    public var startedAt: Double
+    public var durationMicros: Int
+    /// Longest time any thread was held stopped; nil when nothing was stopped.
+    public var longestStopMicros: Int?
+    public var warnings: [String]
+
+    public init(mode: ScanMode = .snapshot, attach: AttachMode, startedAt: Double,
+                durationMicros: Int = 0, longestStopMicros: Int? = nil, warnings: [String] = []) {
+        self.mode = mode
+        self.attach = attach
+        self.startedAt = startedAt
+        self.durationMicros = durationMicros
+        self.longestStopMicros = longestStopMicros
+        self.warnings = warnings
+    }
+}

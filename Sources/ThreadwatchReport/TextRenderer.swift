@@ -1,0 +1,179 @@
+import ThreadwatchModel
+
+/// The human view: findings first, then threads, jstack/eu-stack style.
+/// Threads with identical stacks print once, marked ×N with their tids.
+public enum TextRenderer {
+    public static func render(_ snapshot: Snapshot, findings: [Finding]) -> String {
+        var out = ""
+        let p = snapshot.process
+        let s = snapshot.scan
+        let exe = p.exe ?? p.cmdline.first ?? "?"
+        out += "threadwatch \(ReportBuilder.toolVersion): pid \(p.pid) \"\(p.comm)\" (\(exe)), \(snapshot.threads.count) threads, \(p.libc ?? "libc unknown")\n"
+        var scanLine = "scan: \(s.attach.rawValue), \(millis(s.durationMicros))"
+        if let stop = s.longestStopMicros { scanLine += ", longest stop of a thread \(millis(stop))" }
+        out += scanLine + "\n"
+        for warning in s.warnings { out += "warning: \(warning)\n" }
+        out += "\n"
+        out += FindingRenderer.render(findings, snapshot: snapshot)
+        for group in groups(snapshot.threads) {
+            out += render(group, in: snapshot)
+            out += "\n"
+        }
+        return out
+    }
+
+    struct Group {
+        var threads: [ThreadSnapshot]
+    }
+
+    /// Threads whose stacks are the same frame by frame, in first-seen order.
+    /// A thread without frames stands alone: nothing shows they are alike.
+    static func groups(_ threads: [ThreadSnapshot]) -> [Group] {
+        var order: [[UInt64]] = []
+        var byKey: [[UInt64]: Group] = [:]
+        var result: [Group] = []
+        for thread in threads {
+            guard !thread.frames.isEmpty else {
+                result.append(Group(threads: [thread]))
+                continue
+            }
+            let key = thread.frames.map(\.pc) + [UInt64(thread.state.unicodeScalars.first?.value ?? 0)]
+            if byKey[key] == nil { order.append(key); byKey[key] = Group(threads: []) }
+            byKey[key]!.threads.append(thread)
+        }
+        for key in order { result.append(byKey[key]!) }
+        return result.sorted { ($0.threads.first?.tid ?? 0) < ($1.threads.first?.tid ?? 0) }
+    }
+
+    static func render(_ group: Group, in snapshot: Snapshot) -> String {
+        guard let t = group.threads.first else { return "" }
+        var out = ""
+        if group.threads.count > 1 {
+            out += "×\(group.threads.count) threads \"\(t.name)\" \(t.state) with this stack: tids \(tidRanges(group.threads.map(\.tid)))\n"
+        } else {
+            out += "Thread \(t.tid) \"\(t.name)\" \(t.state)"
+            if let s = t.scheduling {
+                out += "  cpu \(s.lastCPU)  \(s.policy) prio \(s.priority) nice \(s.nice)"
+                if let v = s.voluntarySwitches, let i = s.involuntarySwitches { out += "  switches \(v) vol / \(i) invol" }
+            }
+            out += "\n"
+            var regs: [String] = []
+            if let fs = t.fsBase { regs.append("fs_base \(hex(fs))") }
+            if let pc = t.pc { regs.append("pc \(hex(pc))") }
+            if let sp = t.sp { regs.append("sp \(hex(sp))") }
+            if let st = t.stack {
+                regs.append("stack \(hex(st.low))-\(hex(st.high)) (\(bytes(st.high - st.low)), guard \(bytes(st.guardBytes)))")
+            }
+            if !regs.isEmpty { out += "    " + regs.joined(separator: "  ") + "\n" }
+            var kernel: [String] = []
+            if let sc = t.syscall { kernel.append("in \(SyscallNames.describe(sc))") }
+            if let w = t.wchan { kernel.append("wchan \(w)") }
+            if let sig = t.signals { kernel.append("sigblk \(sig.blocked) sigpnd \(sig.pending)") }
+            if !kernel.isEmpty { out += "    " + kernel.joined(separator: "  ") + "\n" }
+        }
+        if let b = t.blockedOn, group.threads.count == 1 || b.kind != .syscall {
+            out += "    blocked on \(describe(b, in: snapshot))\n"
+        }
+        if t.frames.isEmpty {
+            out += "    (no stack: \(t.unwindError ?? "not unwound"))\n"
+        }
+        for (i, f) in t.frames.enumerated() {
+            out += "  #\(i) " + frame(f) + "\n"
+        }
+        if let e = t.unwindError, !t.frames.isEmpty { out += "    (unwinding stopped: \(e))\n" }
+        return out
+    }
+
+    public static func describe(_ b: BlockedOn, in snapshot: Snapshot) -> String {
+        var text = b.kind.rawValue.replacing("_", with: " ")
+        if let a = b.address { text += " \(hex(a))" }
+        if let s = b.symbol { text += " (\(s))" }
+        if let owner = b.ownerTid {
+            let name = snapshot.thread(tid: owner).map { " \"\($0.name)\"" } ?? " (not a thread of this process)"
+            text += b.kind == .join ? " joining thread \(owner)\(name)" : " held by thread \(owner)\(name)"
+        } else if b.kind != .syscall && b.kind != .condvar && b.kind != .semaphore {
+            text += ", holder unknown"
+        }
+        if let d = b.detail { text += b.kind == .syscall ? " \(d)" : " [\(d)]" }
+        if let since = b.sinceMicros { text += ", for \(seconds(since))" }
+        return text
+    }
+
+    public static func frame(_ f: Frame) -> String {
+        var text = hex(f.pc, width: 16)
+        if let name = f.function {
+            text += " \(name)"
+            if let off = f.offset { text += "+0x\(String(off, radix: 16))" }
+        } else {
+            text += " ??"
+        }
+        if f.inlined { text += " [inlined]" }
+        if let m = f.module { text += " (\(basename(m)))" }
+        if let file = f.file { text += " at \(file)\(f.line.map { ":\($0)" } ?? "")" }
+        return text
+    }
+
+    static func tidRanges(_ tids: [Int32]) -> String {
+        let sorted = tids.sorted()
+        var parts: [String] = []
+        var i = 0
+        while i < sorted.count {
+            var j = i
+            while j + 1 < sorted.count && sorted[j + 1] == sorted[j] + 1 { j += 1 }
+            parts.append(j > i ? "\(sorted[i])-\(sorted[j])" : "\(sorted[i])")
+            i = j + 1
+        }
+        return parts.joined(separator: ",")
+    }
+
+    static func hex(_ v: UInt64, width: Int = 0) -> String {
+        let digits = String(v, radix: 16)
+        return "0x" + String(repeating: "0", count: max(0, width - digits.count)) + digits
+    }
+
+    static func basename(_ path: String) -> String {
+        path.split(separator: "/").last.map(String.init) ?? path
+    }
+
+    static func bytes(_ n: UInt64) -> String {
+        if n >= 1 << 20 && n % (1 << 20) == 0 { return "\(n >> 20) MiB" }
+        if n >= 1 << 10 && n % (1 << 10) == 0 { return "\(n >> 10) KiB" }
+        return "\(n) B"
+    }
+
+    static func millis(_ micros: Int) -> String {
+        let tenths = (micros + 50) / 100
+        return "\(tenths / 10).\(tenths % 10) ms"
+    }
+
+    static func seconds(_ micros: Int) -> String {
+        if micros < 1_000_000 { return millis(micros) }
+        let tenths = micros / 100_000
+        return "\(tenths / 10).\(tenths % 10) s"
+    }
+}
+
+/// Findings, most severe first, before the threads.
+enum FindingRenderer {
+    static func render(_ findings: [Finding], snapshot: Snapshot) -> String {
+        guard !findings.isEmpty else { return "No problems found.\n\n" }
+        var out = ""
+        for f in findings.sorted(by: { $0.severity < $1.severity }) {
+            out += "\(f.severity.rawValue.uppercased()) \(f.kind.rawValue): \(f.summary)\n"
+            for edge in f.cycle {
+                let waiter = snapshot.thread(tid: edge.tid)
+                let holder = snapshot.thread(tid: edge.holderTid)
+                var lock = edge.lock.kind.rawValue.replacing("_", with: " ")
+                if let a = edge.lock.address { lock += " \(TextRenderer.hex(a))" }
+                if let s = edge.lock.symbol { lock += " (\(s))" }
+                out += "  thread \(edge.tid) \"\(waiter?.name ?? "?")\" waits for \(lock) held by thread \(edge.holderTid) \"\(holder?.name ?? "?")\"\n"
+                if let at = edge.frames.first(where: { $0.file != nil }) ?? edge.frames.first {
+                    out += "      at \(at.function ?? "??")\(at.file.map { " (\(TextRenderer.basename($0))\(at.line.map { ":\($0)" } ?? ""))" } ?? "")\n"
+                }
+            }
+            if let advice = f.advice { out += "  advice: \(advice)\n" }
+            out += "\n"
+        }
+        return out
+    }
+}

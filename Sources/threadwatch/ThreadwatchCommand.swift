@@ -1,0 +1,93 @@
+import ArgumentParser
+import CThreadwatch
+import ThreadwatchDetect
+import ThreadwatchInspect
+import ThreadwatchModel
+import ThreadwatchReport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@main
+struct ThreadwatchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "threadwatch",
+        abstract: "Finds concurrency bugs in a running process: every thread's state and stack, deadlocks, and more.",
+        discussion: """
+            Exit status: 0 no error-severity findings, 1 error findings, 2 could not scan.
+            """,
+        version: ReportBuilder.toolVersion)
+
+    @Option(name: .long, help: "Process id to inspect.")
+    var pid: Int32
+
+    @Flag(name: .long, help: "Print one JSON report (threadwatch.report/v1) instead of text.")
+    var json = false
+
+    @Flag(name: .long, help: "Never stop the target: read /proc and its memory only.")
+    var procOnly = false
+
+    @Flag(name: .long, help: "Stop every thread at once for a point-in-time snapshot (default: a few at a time).")
+    var consistent = false
+
+    @Option(name: .long, help: "Threads stopped at a time in the default mode.")
+    var batchSize = 16
+
+    @Option(name: .long, help: "Bytes of live stack copied from each stopped thread.")
+    var stackBytes = 16 * 1024
+
+    @Option(name: .long, help: "Milliseconds before the second look that confirms a deadlock.")
+    var confirmMs = 200
+
+    func validate() throws {
+        if procOnly && consistent { throw ValidationError("--proc-only never stops the target; --consistent stops it: pick one") }
+        if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
+        if stackBytes < 512 || stackBytes > 8 << 20 { throw ValidationError("--stack-bytes must be between 512 and 8388608") }
+        if confirmMs < 0 || confirmMs > 60_000 { throw ValidationError("--confirm-ms must be between 0 and 60000") }
+    }
+
+    func run() throws {
+        tw_install_stop_signals()
+        // Never wait on the network for debug info (DESIGN.md).
+        unsetenv("DEBUGINFOD_URLS")
+        var options = ScanOptions()
+        options.attach = procOnly ? .procOnly : .ptrace
+        options.consistent = consistent
+        options.batchSize = batchSize
+        options.stackBytes = stackBytes
+
+        let snapshot: Snapshot
+        do {
+            snapshot = try Scanner.scan(pid: pid, options: options)
+        } catch {
+            printError("threadwatch: \(error.message)")
+            throw ExitCode(2)
+        }
+        let findings = Detection.run(snapshot, confirmAfterMicros: confirmMs * 1000)
+        if json {
+            let report = ReportBuilder.build(snapshot, findings: findings)
+            print(try ReportBuilder.encode(report))
+        } else {
+            print(TextRenderer.render(snapshot, findings: findings), terminator: "")
+        }
+        if findings.contains(where: { $0.severity == .error }) { throw ExitCode(1) }
+    }
+}
+
+/// Runs the detectors; candidates that need a second look get one.
+enum Detection {
+    static func run(_ snapshot: Snapshot, confirmAfterMicros: Int) -> [Finding] {
+        let graph = WaitForGraph(snapshot)
+        let suspects = Set(graph.cycles().flatMap { $0.map(\.waiter) }
+            + graph.selfLoops().map(\.waiter) + graph.orphanedEdges().map(\.waiter))
+        guard !suspects.isEmpty else { return [] }
+        usleep(UInt32(confirmAfterMicros))
+        let second = SecondLook.take(of: snapshot, tids: suspects)
+        return DeadlockDetector.detect(first: snapshot, second: second)
+    }
+}
+
+func printError(_ message: String) {
+    let line = Array((message + "\n").utf8)
+    _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+}
