@@ -50,7 +50,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ThreadwatchIntegrationTests",
-            dependencies: ["ThreadwatchModel"]
+            dependencies: ["CThreadwatch"]
         ),
     ],
     cxxLanguageStandard: .cxx17

@@ -76,6 +76,7 @@ class Fixture:
         self.proc = None
         self.buf = b""
         self.threads = None
+        self.unanswered = 0  # stall requests whose reply has not been read
 
     def start(self, timeout=120.0):
         self.proc = subprocess.Popen(
@@ -118,19 +119,26 @@ class Fixture:
         return line.decode(errors="replace").strip()
 
     def stall_us(self, timeout=10.0):
-        """Longest heartbeat gap (us) since the previous call; resets it."""
+        """Longest heartbeat gap (us) since the previous call; resets it.
+
+        A reply that timed out may still arrive later; replies are matched to
+        requests by count so a late one is never taken for the current one.
+        """
         try:
             self.proc.stdin.write(b"stall\n")
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             return None
+        self.unanswered += 1
         deadline = time.monotonic() + timeout
         while True:
             line = self.readline(deadline - time.monotonic())
             if line is None:
                 return None
             if line.startswith("STALL "):
-                return int(line.split()[1])
+                self.unanswered -= 1
+                if self.unanswered == 0:
+                    return int(line.split()[1])
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -138,7 +146,7 @@ class Fixture:
     def check_state(self):
         """Problems with the target after a tool ran ([] if it is fine)."""
         if not self.alive():
-            return [f"target pid {self.pid} is dead (exit status {self.proc.returncode})"]
+            return [f"target pid {self.pid} is dead ({describe_status(self.proc.returncode)})"]
         problems = []
         task_dir = f"/proc/{self.pid}/task"
         try:
@@ -195,6 +203,17 @@ class Fixture:
                 stream.close()
             except Exception:
                 pass
+
+
+def describe_status(returncode):
+    if returncode is None:
+        return "still running"
+    if returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exited with status {returncode}"
 
 
 def run_tool(argv, timeout):
@@ -404,15 +423,21 @@ def bench_one_count(args, n, tools, results, violations):
             # Tools take turns within a repetition so slow drift hits all alike.
             for label, kind, template in tools:
                 if not fixture.alive():
-                    violation_banner(f"target for {n} workers died; restarting it")
+                    msg = (f"target for {n} workers (pid {fixture.pid}) died before {label} rep {rep + 1}: "
+                           f"{describe_status(fixture.proc.returncode)}; restarting it")
+                    violation_banner(msg)
+                    violations.append(msg)
                     fixture.stop()
                     fixture = Fixture(args.fixture, n)
                     fixture.start()
                 argv = [a.replace("{pid}", str(fixture.pid)) for a in template]
                 fixture.stall_us()  # reset the heartbeat maximum
                 wall, rss, rc, out_path, err_tail, timed_out = run_tool(argv, args.timeout)
-                stall = fixture.stall_us()
+                # State first: a target left stopped could not answer `stall`.
                 problems = fixture.check_state()
+                if problems:
+                    fixture.recover()
+                stall = fixture.stall_us()
                 seen, note = count_seen_threads(kind, out_path)
                 try:
                     os.unlink(out_path)
@@ -431,8 +456,6 @@ def bench_one_count(args, n, tools, results, violations):
                     msg = f"{label} ({n} workers, rep {rep + 1}): {p}"
                     violation_banner(msg)
                     violations.append(msg)
-                if problems:
-                    fixture.recover()
     finally:
         fixture.stop()
 

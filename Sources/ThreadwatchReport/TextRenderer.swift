@@ -66,12 +66,16 @@ public enum TextRenderer {
             }
             if !regs.isEmpty { out += "    " + regs.joined(separator: "  ") + "\n" }
             var kernel: [String] = []
-            if let sc = t.syscall { kernel.append("in \(SyscallNames.describe(sc))") }
+            if let sc = t.syscall {
+                var text = "in \(SyscallNames.describe(sc))"
+                if let b = t.blockedOn, b.kind == .syscall, let since = b.sinceMicros { text += " for \(seconds(since))" }
+                kernel.append(text)
+            }
             if let w = t.wchan { kernel.append("wchan \(w)") }
             if let sig = t.signals { kernel.append("sigblk \(sig.blocked) sigpnd \(sig.pending)") }
             if !kernel.isEmpty { out += "    " + kernel.joined(separator: "  ") + "\n" }
         }
-        if let b = t.blockedOn, group.threads.count == 1 || b.kind != .syscall {
+        if let b = t.blockedOn, b.kind != .syscall {
             out += "    blocked on \(describe(b, in: snapshot))\n"
         }
         if t.frames.isEmpty {

@@ -26,6 +26,7 @@ struct GlibcLockModel {
     let dataSymbol: (UInt64) -> String?
     private let liveTids: Set<Int32>
     private let tidByDescriptor: [UInt64: Int32]
+    private let primitives = PrimitiveCache()
 
     init(memory: RemoteMemory, threads: [ThreadSnapshot], dataSymbol: @escaping (UInt64) -> String?) {
         self.memory = memory
@@ -58,7 +59,7 @@ struct GlibcLockModel {
         }
         let address = syscall.args[0]
         let command = Int(syscall.args[1] & 0x7f)  // strip FUTEX_PRIVATE_FLAG / CLOCK_REALTIME
-        let primitive = Primitive.find(in: thread.frames)
+        let primitive = primitives.find(in: thread.frames)
         switch primitive {
         case .mutex?:
             return mutex(at: address, command: command)
@@ -119,6 +120,26 @@ struct GlibcLockModel {
                 ?? memory.readInt32(descriptor + Self.pthreadTidOffset).flatMap { $0 > 0 ? $0 : nil }
         }
         return BlockedOn(kind: .stdioLock, address: address, symbol: dataSymbol(address), ownerTid: owner)
+    }
+}
+
+/// Memoizes `Primitive.classify` per function name: a thousand threads
+/// parked in the same functions cost a handful of string searches.
+final class PrimitiveCache {
+    private var byName: [String: Primitive?] = [:]
+
+    func find(in frames: [Frame]) -> Primitive? {
+        for frame in frames.prefix(Primitive.depth) {
+            guard let name = frame.function else { continue }
+            if let known = byName[name] {
+                if let primitive = known { return primitive }
+                continue
+            }
+            let primitive = Primitive.classify(name)
+            byName[name] = .some(primitive)
+            if let primitive { return primitive }
+        }
+        return nil
     }
 }
 

@@ -9,28 +9,40 @@ public enum ProcFile {
         case errno(Int32)
     }
 
-    /// The whole file as text, or the errno that stopped the read.
-    public static func read(_ path: String) -> Result<String, ReadError> {
+    /// The whole file as bytes, or the errno that stopped the read.
+    public static func readBytes(_ path: String) -> Result<[UInt8], ReadError> {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 { return .failure(.errno(errno)) }
         defer { close(fd) }
-        var bytes: [UInt8] = []
-        let chunk = 4096
-        var buffer = [UInt8](repeating: 0, count: chunk)
+        // /proc files report size 0: read in chunks until EOF.
+        var bytes = [UInt8](repeating: 0, count: 4096)
+        var used = 0
         while true {
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, chunk) }
+            if used == bytes.count { bytes += [UInt8](repeating: 0, count: bytes.count) }
+            let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + used, $0.count - used) }
             if n < 0 {
                 if errno == EINTR { continue }
                 return .failure(.errno(errno))
             }
             if n == 0 { break }
-            bytes.append(contentsOf: buffer[0..<n])
+            used += n
         }
-        return .success(String(decoding: bytes, as: UTF8.self))
+        bytes.removeSubrange(used...)
+        return .success(bytes)
+    }
+
+    /// The whole file as text, or the errno that stopped the read.
+    public static func read(_ path: String) -> Result<String, ReadError> {
+        readBytes(path).map { String(decoding: $0, as: UTF8.self) }
     }
 
     public static func text(_ path: String) -> String? {
         if case .success(let text) = read(path) { return text }
+        return nil
+    }
+
+    public static func bytes(_ path: String) -> [UInt8]? {
+        if case .success(let bytes) = readBytes(path) { return bytes }
         return nil
     }
 

@@ -19,23 +19,34 @@ public struct TaskStat: Equatable, Sendable {
     /// PF_KTHREAD, include/linux/sched.h
     public var isKernelThread: Bool { flags & 0x0020_0000 != 0 }
 
-    public static func parse(_ text: String) -> TaskStat? {
+    public static func parse(_ text: String) -> TaskStat? { parse(Array(text.utf8)) }
+
+    public static func parse(_ bytes: [UInt8]) -> TaskStat? {
         // comm may hold spaces and parentheses: it ends at the last ')'.
-        guard let open = text.firstIndex(of: "("), let close = text.lastIndex(of: ")") else { return nil }
-        let comm = String(text[text.index(after: open)..<close])
-        let rest = text[text.index(after: close)...].split(separator: " ", omittingEmptySubsequences: true)
-        // rest[0] is field 3 of proc(5).
-        func field(_ n: Int) -> Substring? { n - 3 < rest.count ? rest[n - 3] : nil }
-        guard let state = field(3), let ppid = field(4).flatMap({ Int32($0) }),
-              let flags = field(9).flatMap({ UInt64($0) }) else { return nil }
+        guard let open = bytes.firstIndex(of: UInt8(ascii: "(")),
+              let close = bytes.lastIndex(of: UInt8(ascii: ")")), open < close else { return nil }
+        let comm = String(decoding: bytes[(open + 1)..<close], as: UTF8.self)
+        // Fields after comm, rest[0] is field 3 of proc(5).
+        var rest: [Range<Int>] = []
+        rest.reserveCapacity(50)
+        var i = close + 1
+        while i < bytes.count {
+            while i < bytes.count && (bytes[i] == 0x20 || bytes[i] == 0x0a) { i += 1 }
+            let start = i
+            while i < bytes.count && bytes[i] != 0x20 && bytes[i] != 0x0a { i += 1 }
+            if i > start { rest.append(start..<i) }
+        }
+        func field(_ n: Int) -> Int64? { n - 3 < rest.count ? ByteParsing.int(bytes[rest[n - 3]]) : nil }
+        guard rest.count > 6, let ppid = field(4), let flags = field(9) else { return nil }
         return TaskStat(
-            comm: comm, state: String(state), ppid: ppid, flags: flags,
-            priority: field(18).flatMap { Int($0) } ?? 0,
-            nice: field(19).flatMap { Int($0) } ?? 0,
-            startTime: field(22).flatMap { UInt64($0) } ?? 0,
-            processor: field(39).flatMap { Int($0) } ?? -1,
-            realtimePriority: field(40).flatMap { Int($0) } ?? 0,
-            policy: field(41).flatMap { Int($0) } ?? 0)
+            comm: comm, state: String(decoding: bytes[rest[0]], as: UTF8.self), ppid: Int32(truncatingIfNeeded: ppid),
+            flags: UInt64(bitPattern: flags),
+            priority: Int(field(18) ?? 0),
+            nice: Int(field(19) ?? 0),
+            startTime: UInt64(bitPattern: field(22) ?? 0),
+            processor: Int(field(39) ?? -1),
+            realtimePriority: Int(field(40) ?? 0),
+            policy: Int(field(41) ?? 0))
     }
 
     /// SCHED_* names, include/uapi/linux/sched.h
@@ -56,15 +67,16 @@ public struct TaskStat: Equatable, Sendable {
 public struct TaskStatus: Equatable, Sendable {
     public var fields: [String: String]
 
-    public static func parse(_ text: String) -> TaskStatus {
-        var fields: [String: String] = [:]
-        for line in text.split(separator: "\n") {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            let key = String(line[..<colon])
-            let value = line[line.index(after: colon)...].trimmingCharacters(in: " \t")
-            fields[key] = value
-        }
-        return TaskStatus(fields: fields)
+    /// The keys threadwatch reads; the rest of the file is skipped unparsed.
+    public static let keys: Set<String> = [
+        "Name", "State", "Tgid", "Pid", "PPid", "TracerPid", "SigPnd", "ShdPnd", "SigBlk",
+        "voluntary_ctxt_switches", "nonvoluntary_ctxt_switches",
+    ]
+
+    public static func parse(_ text: String) -> TaskStatus { parse(Array(text.utf8)) }
+
+    public static func parse(_ bytes: [UInt8]) -> TaskStatus {
+        TaskStatus(fields: ByteParsing.keyValues(bytes, keys: keys))
     }
 
     public var tracerPid: Int32 { fields["TracerPid"].flatMap { Int32($0) } ?? 0 }
@@ -163,17 +175,10 @@ public enum SchedParser {
         "nr_voluntary_switches", "nr_involuntary_switches", "se.wait_start", "se.sleep_start",
     ]
 
-    public static func parse(_ text: String) -> [String: Double] {
-        var values: [String: Double] = [:]
-        for line in text.split(separator: "\n") {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            let key = line[..<colon].trimmingCharacters(in: " ")
-            guard keys.contains(key) else { continue }
-            if let value = Double(line[line.index(after: colon)...].trimmingCharacters(in: " ")) {
-                values[key] = value
-            }
-        }
-        return values
+    public static func parse(_ text: String) -> [String: Double] { parse(Array(text.utf8)) }
+
+    public static func parse(_ bytes: [UInt8]) -> [String: Double] {
+        ByteParsing.keyValues(bytes, keys: keys).compactMapValues { Double($0) }
     }
 }
 
@@ -183,5 +188,47 @@ extension StringProtocol {
         while let c = slice.first, set.contains(c) { slice = slice.dropFirst() }
         while let c = slice.last, set.contains(c) { slice = slice.dropLast() }
         return String(slice)
+    }
+}
+
+/// Byte-level helpers: a scan parses tens of thousands of /proc files, and
+/// String slicing costs more than the kernel takes to make them.
+enum ByteParsing {
+    static func int<C: Collection>(_ bytes: C) -> Int64? where C.Element == UInt8 {
+        var value: Int64 = 0
+        var negative = false
+        var any = false
+        for (n, b) in bytes.enumerated() {
+            if n == 0 && b == UInt8(ascii: "-") { negative = true; continue }
+            guard b >= 0x30 && b <= 0x39 else { return nil }
+            value = value &* 10 &+ Int64(b - 0x30)
+            any = true
+        }
+        return any ? (negative ? -value : value) : nil
+    }
+
+    /// "key: value" or "key : value" lines; only `keys` are decoded.
+    static func keyValues(_ bytes: [UInt8], keys: Set<String>) -> [String: String] {
+        var result: [String: String] = [:]
+        var lineStart = 0
+        let count = bytes.count
+        while lineStart < count {
+            var lineEnd = lineStart
+            while lineEnd < count && bytes[lineEnd] != 0x0a { lineEnd += 1 }
+            if let colon = bytes[lineStart..<lineEnd].firstIndex(of: UInt8(ascii: ":")) {
+                var keyEnd = colon
+                while keyEnd > lineStart && (bytes[keyEnd - 1] == 0x20 || bytes[keyEnd - 1] == 0x09) { keyEnd -= 1 }
+                let key = String(decoding: bytes[lineStart..<keyEnd], as: UTF8.self)
+                if keys.contains(key) {
+                    var valueStart = colon + 1
+                    while valueStart < lineEnd && (bytes[valueStart] == 0x20 || bytes[valueStart] == 0x09) { valueStart += 1 }
+                    var valueEnd = lineEnd
+                    while valueEnd > valueStart && (bytes[valueEnd - 1] == 0x20 || bytes[valueEnd - 1] == 0x09) { valueEnd -= 1 }
+                    result[key] = String(decoding: bytes[valueStart..<valueEnd], as: UTF8.self)
+                }
+            }
+            lineStart = lineEnd + 1
+        }
+        return result
     }
 }

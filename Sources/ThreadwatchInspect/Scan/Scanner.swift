@@ -81,7 +81,12 @@ final class ProcessScan {
             if let view = readKernelView(tid, withSyscall: attach == .procOnly) { kernel[tid] = view }
         }
 
-        let unwinder = try StackUnwinder(pid: pid, maxFrames: options.maxFrames)
+        let unwinder: StackUnwinder
+        do {
+            unwinder = try StackUnwinder(pid: pid, maxFrames: options.maxFrames)
+        } catch {
+            throw processGone() ? exited() : error
+        }
         var user: [Int32: UserView] = [:]
         var longestStop: Int?
         if attach == .ptrace {
@@ -92,7 +97,7 @@ final class ProcessScan {
             }
         }
 
-        if ProcFile.text("/proc/\(pid)/stat") == nil { throw exited() }
+        if processGone() { throw exited() }
 
         let symbolizer = Symbolizer(unwinder: unwinder)
         var threads: [ThreadSnapshot] = []
@@ -117,16 +122,22 @@ final class ProcessScan {
         return Snapshot(process: process, threads: threads, scan: scan, host: HostReader.read())
     }
 
+    /// Gone, or a zombie whose threads have all exited.
+    private func processGone() -> Bool {
+        guard let bytes = ProcFile.bytes("/proc/\(pid)/stat"), let stat = TaskStat.parse(bytes) else { return true }
+        return stat.state == "Z" || stat.state == "X"
+    }
+
     private func exited() -> ScanError {
         ScanError(.processExited, pid: pid, "pid \(pid) exited during the scan: nothing left to inspect")
     }
 
     private func readKernelView(_ tid: Int32, withSyscall: Bool) -> KernelView? {
         let base = "/proc/\(pid)/task/\(tid)"
-        guard let statText = ProcFile.text(base + "/stat"), let stat = TaskStat.parse(statText) else { return nil }
-        let status = TaskStatus.parse(ProcFile.text(base + "/status") ?? "")
+        guard let statBytes = ProcFile.bytes(base + "/stat"), let stat = TaskStat.parse(statBytes) else { return nil }
+        let status = TaskStatus.parse(ProcFile.bytes(base + "/status") ?? [])
         let wchan = ProcFile.text(base + "/wchan").flatMap { $0.isEmpty || $0 == "0" ? nil : $0 }
-        let sched = SchedParser.parse(ProcFile.text(base + "/sched") ?? "")
+        let sched = SchedParser.parse(ProcFile.bytes(base + "/sched") ?? [])
         let syscall = withSyscall ? ProcFile.text(base + "/syscall").flatMap(SyscallParser.parse) : nil
         return KernelView(tid: tid, stat: stat, status: status, wchan: wchan, sched: sched, syscall: syscall)
     }
@@ -176,9 +187,7 @@ final class ProcessScan {
         if outcome.stopped == 0 && outcome.permissionDenied > 0 {
             throw TargetSelector.permissionDenied(pid)
         }
-        if outcome.stopped == 0 && !tids.isEmpty && ProcFile.text("/proc/\(pid)/stat") == nil {
-            throw exited()
-        }
+        if processGone() { throw exited() }
         for tid in outcome.vanished where captured[tid] == nil {
             kernel[tid] = nil  // exited mid-scan: ESRCH is normal
         }
