@@ -24,6 +24,16 @@ public enum ReportBuilder {
             findings: findings.map(finding))
     }
 
+    /// Streams the report, converting one thread at a time.
+    public static func write(_ snapshot: Snapshot, findings: [Finding], to writer: inout JSONStreamWriter,
+                             generatedAt: Date = Date()) {
+        var header = snapshot
+        header.threads = []
+        var report = build(header, findings: findings, generatedAt: generatedAt)
+        report.target.threadCount = snapshot.threads.count
+        report.write(to: &writer, threads: snapshot.threads.lazy.map(thread))
+    }
+
     public static func encode(_ report: ReportV1, pretty: Bool = true) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]

@@ -3,7 +3,8 @@ import ThreadwatchModel
 /// The human view: findings first, then threads, jstack/eu-stack style.
 /// Threads with identical stacks print once, marked ×N with their tids.
 public enum TextRenderer {
-    public static func render(_ snapshot: Snapshot, findings: [Finding]) -> String {
+    /// `chains`: lock chains to show after the findings (see WaitChains).
+    public static func render(_ snapshot: Snapshot, findings: [Finding], chains: [String] = []) -> String {
         var out = ""
         let p = snapshot.process
         let s = snapshot.scan
@@ -15,6 +16,9 @@ public enum TextRenderer {
         for warning in s.warnings { out += "warning: \(warning)\n" }
         out += "\n"
         out += FindingRenderer.render(findings, snapshot: snapshot)
+        if !chains.isEmpty {
+            out += "Lock chains:\n" + chains.map { "  \($0)\n" }.joined() + "\n"
+        }
         for group in groups(snapshot.threads) {
             out += render(group, in: snapshot)
             out += "\n"
@@ -117,6 +121,17 @@ public enum TextRenderer {
         return text
     }
 
+    /// Libraries whose frames are the lock's machinery, not the caller's code.
+    static let systemModules = ["libc.so", "libpthread.so", "ld-linux", "libstdc++.so", "libgcc_s.so", "libc++"]
+
+    /// The first frame in the program's own code: where it waits, as a person reads it.
+    public static func callerFrame(_ frames: [Frame]) -> Frame? {
+        frames.first { f in
+            guard let m = f.module.map(basename) else { return false }
+            return !systemModules.contains { m.hasPrefix($0) }
+        } ?? frames.first
+    }
+
     static func tidRanges(_ tids: [Int32]) -> String {
         let sorted = tids.sorted()
         var parts: [String] = []
@@ -171,7 +186,7 @@ enum FindingRenderer {
                 if let a = edge.lock.address { lock += " \(TextRenderer.hex(a))" }
                 if let s = edge.lock.symbol { lock += " (\(s))" }
                 out += "  thread \(edge.tid) \"\(waiter?.name ?? "?")\" waits for \(lock) held by thread \(edge.holderTid) \"\(holder?.name ?? "?")\"\n"
-                if let at = edge.frames.first(where: { $0.file != nil }) ?? edge.frames.first {
+                if let at = TextRenderer.callerFrame(edge.frames) {
                     out += "      at \(at.function ?? "??")\(at.file.map { " (\(TextRenderer.basename($0))\(at.line.map { ":\($0)" } ?? ""))" } ?? "")\n"
                 }
             }

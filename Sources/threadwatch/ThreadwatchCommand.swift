@@ -65,10 +65,11 @@ struct ThreadwatchCommand: ParsableCommand {
         }
         let findings = Detection.run(snapshot, confirmAfterMicros: confirmMs * 1000)
         if json {
-            let report = ReportBuilder.build(snapshot, findings: findings)
-            print(try ReportBuilder.encode(report))
+            var writer = JSONStreamWriter(fd: 1)
+            ReportBuilder.write(snapshot, findings: findings, to: &writer)
+            writer.flush()
         } else {
-            print(TextRenderer.render(snapshot, findings: findings), terminator: "")
+            print(TextRenderer.render(snapshot, findings: findings, chains: WaitChains.describe(snapshot)), terminator: "")
         }
         if findings.contains(where: { $0.severity == .error }) { throw ExitCode(1) }
     }

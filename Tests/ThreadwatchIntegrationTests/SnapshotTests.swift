@@ -65,7 +65,9 @@ final class SnapshotTests: XCTestCase {
 
     func testProcOnly_neverStopsTheTarget() throws {
         let fixture = try Fixture(["waits"])
-        // A ptrace stop wakes a sleeping thread (a context switch); a read of /proc does not.
+        // A ptrace stop wakes a sleeping thread (a context switch); a read of
+        // /proc does not. Let main settle into pause() after READY first.
+        usleep(300_000)
         let before = ProcView.voluntarySwitches(fixture.pid)
         let report = try Threadwatch.report(["--pid", "\(fixture.pid)", "--proc-only"])
         let after = ProcView.voluntarySwitches(fixture.pid)

@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 import ThreadwatchModel
 @testable import ThreadwatchReport
@@ -17,5 +18,29 @@ final class TextRendererTests: XCTestCase {
 
     func testTidRanges() {
         XCTAssertEqual(TextRenderer.tidRanges([5, 1, 2, 3, 7, 8]), "1-3,5,7-8")
+    }
+}
+
+final class ReportStreamTests: XCTestCase {
+    /// The streamed JSON decodes back into the same ReportV1 value.
+    func testStreamedJSON_roundTripsThroughCodable() throws {
+        var thread = ThreadSnapshot(tid: 7, name: "a \"quoted\"\n\tname", state: "S", fsBase: 0x7f00, pc: 0x10, sp: 0x20,
+                                    stack: StackRegion(low: 0x1000, high: 0x2000, guardBytes: 4096),
+                                    syscall: SyscallState(number: 202, args: [1, 2, 3, 4, 5, 6]),
+                                    frames: [Frame(pc: 0x10, function: "f", offset: 4, module: "/lib/x.so", file: "x.c", line: 3, inlined: true)],
+                                    blockedOn: BlockedOn(kind: .mutex, address: 0x40, symbol: "m", ownerTid: nil))
+        thread.scheduling = Scheduling(lastCPU: 1, policy: "SCHED_OTHER", priority: 20, nice: 0, realtimePriority: 0)
+        let snapshot = Snapshot(process: ProcessSummary(pid: 5, comm: "app", cmdline: ["app", "-x"]), threads: [thread],
+                                scan: ScanInfo(attach: .ptrace, startedAt: 0, durationMicros: 5, warnings: ["w"]),
+                                host: HostInfo(hostname: "h", kernel: "6.1", bootID: "b"))
+        let finding = Finding(id: "deadlock-1", kind: .deadlock, severity: .error, summary: "s", threads: [7],
+                              cycle: [CycleEdge(tid: 7, lock: BlockedOn(kind: .mutex, address: 0x40), holderTid: 8)],
+                              advice: "a", evidence: ["n": .int(1), "l": .list([.string("x"), .bool(true)])])
+        let report = ReportBuilder.build(snapshot, findings: [finding])
+        var writer = JSONStreamWriter(fd: nil)
+        report.write(to: &writer)
+        let decoded = try JSONDecoder().decode(ReportV1.self, from: Data(writer.buffer))
+        XCTAssertEqual(decoded, report)
+        XCTAssertTrue(writer.text.contains("\"owner_tid\": null"), "an unknown owner is written as null")
     }
 }

@@ -63,28 +63,34 @@ public struct TaskStat: Equatable, Sendable {
     }
 }
 
-/// /proc/PID/task/TID/status, the fields threadwatch uses.
+/// /proc/PID/task/TID/status, the fields threadwatch uses (kept as a
+/// small struct: a scan holds one per thread).
 public struct TaskStatus: Equatable, Sendable {
-    public var fields: [String: String]
+    public var tgid: Int32?
+    public var tracerPid: Int32
+    public var voluntarySwitches: Int?
+    public var involuntarySwitches: Int?
+    public var signals: SignalMasks?
 
     /// The keys threadwatch reads; the rest of the file is skipped unparsed.
-    public static let keys: Set<String> = [
-        "Name", "State", "Tgid", "Pid", "PPid", "TracerPid", "SigPnd", "ShdPnd", "SigBlk",
-        "voluntary_ctxt_switches", "nonvoluntary_ctxt_switches",
+    static let keys: Set<String> = [
+        "Tgid", "TracerPid", "SigPnd", "ShdPnd", "SigBlk", "voluntary_ctxt_switches", "nonvoluntary_ctxt_switches",
     ]
 
     public static func parse(_ text: String) -> TaskStatus { parse(Array(text.utf8)) }
 
     public static func parse(_ bytes: [UInt8]) -> TaskStatus {
-        TaskStatus(fields: ByteParsing.keyValues(bytes, keys: keys))
-    }
-
-    public var tracerPid: Int32 { fields["TracerPid"].flatMap { Int32($0) } ?? 0 }
-    public var voluntarySwitches: Int? { fields["voluntary_ctxt_switches"].flatMap { Int($0) } }
-    public var involuntarySwitches: Int? { fields["nonvoluntary_ctxt_switches"].flatMap { Int($0) } }
-    public var signals: SignalMasks? {
-        guard let blocked = fields["SigBlk"], let pending = fields["SigPnd"] else { return nil }
-        return SignalMasks(blocked: blocked, pending: pending, sharedPending: fields["ShdPnd"] ?? "")
+        let fields = ByteParsing.keyValues(bytes, keys: keys)
+        var signals: SignalMasks?
+        if let blocked = fields["SigBlk"], let pending = fields["SigPnd"] {
+            signals = SignalMasks(blocked: blocked, pending: pending, sharedPending: fields["ShdPnd"] ?? "")
+        }
+        return TaskStatus(
+            tgid: fields["Tgid"].flatMap { Int32($0) },
+            tracerPid: fields["TracerPid"].flatMap { Int32($0) } ?? 0,
+            voluntarySwitches: fields["voluntary_ctxt_switches"].flatMap { Int($0) },
+            involuntarySwitches: fields["nonvoluntary_ctxt_switches"].flatMap { Int($0) },
+            signals: signals)
     }
 }
 
@@ -170,10 +176,7 @@ public struct MemoryMap: Equatable, Sendable {
 
 /// /proc/PID/task/TID/sched: "key : value" lines (kernel/sched/debug.c).
 public enum SchedParser {
-    public static let keys: Set<String> = [
-        "se.exec_start", "se.sum_exec_runtime", "nr_switches",
-        "nr_voluntary_switches", "nr_involuntary_switches", "se.wait_start", "se.sleep_start",
-    ]
+    public static let keys: Set<String> = ["se.exec_start", "se.sum_exec_runtime"]
 
     public static func parse(_ text: String) -> [String: Double] { parse(Array(text.utf8)) }
 

@@ -62,7 +62,8 @@ final class ThreadStopper {
     /// Stops, copies and releases `tids`, then any thread that appeared
     /// meanwhile (`relist`), handing each finished batch to `onBatch` once
     /// its threads run again.
-    func run(tids: [Int32], relist: () -> [Int32]?, onBatch: ([ThreadCapture]) -> Void) -> Outcome {
+    func run(tids: [Int32], willStop: (Int32) -> Void = { _ in }, relist: () -> [Int32]?,
+             onBatch: ([ThreadCapture]) -> Void) -> Outcome {
         defer { releaseAll() }
         var seen = Set(tids)
         var queue = tids[...]
@@ -77,6 +78,9 @@ final class ThreadStopper {
                 }
                 let batch = queue.prefix(size)
                 queue = queue.dropFirst(size)
+                // Let the /proc reader pass the whole batch first, so under
+                // `.all` nothing is held while it works.
+                for tid in batch { willStop(tid) }
                 for tid in batch { begin(tid) }
                 let captures = awaitStops()
                 if policy == .all {

@@ -28,16 +28,6 @@ public enum Scanner {
     }
 }
 
-/// Per-thread kernel view read from /proc without stopping anything.
-struct KernelView {
-    var tid: Int32
-    var stat: TaskStat
-    var status: TaskStatus
-    var wchan: String?
-    var sched: [String: Double]
-    var syscall: SyscallState?
-}
-
 /// Per-thread result of the stop (ptrace) or of /proc alone.
 struct UserView {
     var fsBase: UInt64?
@@ -75,11 +65,8 @@ final class ProcessScan {
         map = MemoryMap.parse(mapText)
 
         guard case .success(let tids) = ProcFile.numericEntries("/proc/\(pid)/task") else { throw exited() }
-        var kernel: [Int32: KernelView] = [:]
-        kernel.reserveCapacity(tids.count)
-        for tid in tids {
-            if let view = readKernelView(tid, withSyscall: attach == .procOnly) { kernel[tid] = view }
-        }
+        let prefetch = KernelViewPrefetch(pid: pid, tids: tids, withSyscall: attach == .procOnly)
+        defer { prefetch.waitForAll() }
 
         let unwinder: StackUnwinder
         do {
@@ -89,9 +76,13 @@ final class ProcessScan {
         }
         var user: [Int32: UserView] = [:]
         var longestStop: Int?
+        var kernel: [Int32: KernelView]
         if attach == .ptrace {
-            longestStop = try stopAndUnwind(tids: tids, unwinder: unwinder, kernel: &kernel, user: &user)
+            var views: [Int32: KernelView] = [:]
+            longestStop = try stopAndUnwind(tids: tids, unwinder: unwinder, prefetch: prefetch, kernel: &views, user: &user)
+            kernel = views
         } else {
+            kernel = prefetch.all()
             for (tid, view) in kernel {
                 user[tid] = procOnlyView(view, unwinder: unwinder)
             }
@@ -133,13 +124,7 @@ final class ProcessScan {
     }
 
     private func readKernelView(_ tid: Int32, withSyscall: Bool) -> KernelView? {
-        let base = "/proc/\(pid)/task/\(tid)"
-        guard let statBytes = ProcFile.bytes(base + "/stat"), let stat = TaskStat.parse(statBytes) else { return nil }
-        let status = TaskStatus.parse(ProcFile.bytes(base + "/status") ?? [])
-        let wchan = ProcFile.text(base + "/wchan").flatMap { $0.isEmpty || $0 == "0" ? nil : $0 }
-        let sched = SchedParser.parse(ProcFile.bytes(base + "/sched") ?? [])
-        let syscall = withSyscall ? ProcFile.text(base + "/syscall").flatMap(SyscallParser.parse) : nil
-        return KernelView(tid: tid, stat: stat, status: status, wchan: wchan, sched: sched, syscall: syscall)
+        KernelView.read(pid: pid, tid: tid, withSyscall: withSyscall)
     }
 
     private func stackEnd(_ sp: UInt64) -> UInt64? {
@@ -156,14 +141,13 @@ final class ProcessScan {
         map = MemoryMap.parse(text)
     }
 
-    private func stopAndUnwind(tids: [Int32], unwinder: StackUnwinder,
+    private func stopAndUnwind(tids: [Int32], unwinder: StackUnwinder, prefetch: KernelViewPrefetch,
                                kernel: inout [Int32: KernelView], user: inout [Int32: UserView]) throws(ScanError) -> Int {
         let policy: ThreadStopper.Policy = options.consistent ? .all : .batches(options.batchSize)
         let stopper = ThreadStopper(pid: pid, policy: policy, stackBytes: options.stackBytes,
                                     stackEnd: { [unowned self] sp in self.stackEnd(sp) })
         var captured: [Int32: UserView] = [:]
-        var fresh: [Int32] = []
-        let outcome = stopper.run(tids: tids, relist: { [pid] in
+        let outcome = stopper.run(tids: tids, willStop: prefetch.waitFor, relist: { [pid] in
             guard case .success(let now) = ProcFile.numericEntries("/proc/\(pid)/task") else { return nil }
             return now
         }, onBatch: { captures in
@@ -174,20 +158,22 @@ final class ProcessScan {
                     fsBase: capture.registers.fsBase, pc: capture.registers.pc, sp: capture.registers.sp,
                     syscall: capture.registers.interruptedSyscall ?? SyscallState(number: nil),
                     frames: result.frames, unwindError: result.frames.isEmpty ? result.error : nil)
-                if kernel[capture.tid] == nil { fresh.append(capture.tid) }
             }
         })
-        for tid in fresh {
+        kernel = prefetch.all()
+        // Threads that appeared during the scan were not in the first listing.
+        for tid in captured.keys where kernel[tid] == nil {
             if let view = readKernelView(tid, withSyscall: false) { kernel[tid] = view }
         }
         if outcome.interruptedBySignal != 0 {
             let name = outcome.interruptedBySignal == SIGINT ? "SIGINT" : outcome.interruptedBySignal == SIGTERM ? "SIGTERM" : "signal \(outcome.interruptedBySignal)"
             throw ScanError(.interrupted, pid: pid, "scan of pid \(pid) stopped by \(name): every thread was released and runs as before")
         }
+        // A dying process refuses PTRACE_SEIZE with EPERM too: check that first.
+        if processGone() { throw exited() }
         if outcome.stopped == 0 && outcome.permissionDenied > 0 {
             throw TargetSelector.permissionDenied(pid)
         }
-        if processGone() { throw exited() }
         for tid in outcome.vanished where captured[tid] == nil {
             kernel[tid] = nil  // exited mid-scan: ESRCH is normal
         }

@@ -37,7 +37,7 @@ public enum TargetSelector {
         }
         // A thread id is also a /proc entry; threadwatch wants the process.
         let status = TaskStatus.parse(ProcFile.text("/proc/\(pid)/status") ?? "")
-        if let tgid = status.fields["Tgid"].flatMap({ Int32($0) }), tgid != pid {
+        if let tgid = status.tgid, tgid != pid {
             throw ScanError(.invalidArgument, pid: pid,
                             "pid \(pid) is a thread of process \(tgid): run threadwatch --pid \(tgid)")
         }
