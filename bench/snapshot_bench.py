@@ -216,6 +216,9 @@ def describe_status(returncode):
     return f"exited with status {returncode}"
 
 
+GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+
+
 def run_tool(argv, timeout):
     """Run one tool to completion. Returns (wall_s, maxrss_kib, rc, out_path, err_tail, timed_out)."""
     out = tempfile.NamedTemporaryFile(prefix="twbench-out-", delete=False)
@@ -223,6 +226,14 @@ def run_tool(argv, timeout):
     env = dict(os.environ)
     env["DEBUGINFOD_URLS"] = ""  # never wait on the network for debuginfo
     timed_out = threading.Event()
+    # exec() folds the pre-exec image's peak RSS into ru_maxrss, and a child
+    # forked from this python starts as big as python: measure through GNU
+    # time, whose own pre-exec image is small.
+    rss_file = None
+    if GNU_TIME:
+        rss_file = tempfile.NamedTemporaryFile(prefix="twbench-rss-", delete=False)
+        rss_file.close()
+        argv = [GNU_TIME, "-f", "%M", "-o", rss_file.name] + list(argv)
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env)
 
@@ -247,7 +258,15 @@ def run_tool(argv, timeout):
     with open(err.name, "rb") as f:
         err_tail = f.read()[-600:].decode(errors="replace").strip()
     os.unlink(err.name)
-    return wall, usage.ru_maxrss, proc.returncode, out.name, err_tail, timed_out.is_set()
+    maxrss = usage.ru_maxrss
+    if rss_file is not None:
+        try:
+            with open(rss_file.name) as f:
+                maxrss = int(f.read().strip().splitlines()[-1])
+        except (OSError, ValueError, IndexError):
+            pass
+        os.unlink(rss_file.name)
+    return wall, maxrss, proc.returncode, out.name, err_tail, timed_out.is_set()
 
 
 def count_seen_threads(tool_kind, out_path):

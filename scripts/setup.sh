@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what threadwatch needs on a fresh Debian 12 machine (run as root).
 set -euo pipefail
-packages=(libdw-dev libelf-dev libunwind-dev libcapstone-dev elfutils gdb)
+packages=(libdw-dev libelf-dev libunwind-dev libcapstone-dev elfutils gdb time)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

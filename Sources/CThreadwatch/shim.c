@@ -37,6 +37,11 @@ pid_t tw_wait_any(int *status, int nohang) {
     return rc == -1 ? -errno : rc;
 }
 
+pid_t tw_wait_tid(pid_t tid, int *status, int nohang) {
+    pid_t rc = waitpid(tid, status, __WALL | (nohang ? WNOHANG : 0));
+    return rc == -1 ? -errno : rc;
+}
+
 int tw_wifstopped(int status) { return WIFSTOPPED(status); }
 int tw_wifexited(int status) { return WIFEXITED(status); }
 int tw_wifsignaled(int status) { return WIFSIGNALED(status); }

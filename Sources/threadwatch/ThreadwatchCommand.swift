@@ -36,6 +36,9 @@ struct ThreadwatchCommand: ParsableCommand {
     @Option(name: .long, help: "Bytes of live stack copied from each stopped thread.")
     var stackBytes = 16 * 1024
 
+    @Option(name: .long, help: "Source file:line and inlined frames for: app (the program and its own libraries), all (system libraries too, slower), none.")
+    var sourceLines: Symbolizer.SourceLines = .app
+
     @Option(name: .long, help: "Milliseconds before the second look that confirms a deadlock.")
     var confirmMs = 200
 
@@ -55,6 +58,7 @@ struct ThreadwatchCommand: ParsableCommand {
         options.consistent = consistent
         options.batchSize = batchSize
         options.stackBytes = stackBytes
+        options.sourceLines = sourceLines
 
         let snapshot: Snapshot
         do {
@@ -92,3 +96,5 @@ func printError(_ message: String) {
     let line = Array((message + "\n").utf8)
     _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
 }
+
+extension Symbolizer.SourceLines: ExpressibleByArgument {}

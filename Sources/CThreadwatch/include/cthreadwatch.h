@@ -22,6 +22,9 @@ int tw_ptrace_getregs(pid_t tid, struct user_regs_struct *regs);
 // ---- waitpid over every tracee: returns the tid, 0 (nothing ready with
 // nohang), or -errno ----
 pid_t tw_wait_any(int *status, int nohang);
+// waitpid for one tracee: the kernel finds it directly, where waitpid(-1)
+// walks every tracee (quadratic over a 4000-thread stop).
+pid_t tw_wait_tid(pid_t tid, int *status, int nohang);
 int tw_wifstopped(int status);
 int tw_wifexited(int status);
 int tw_wifsignaled(int status);

@@ -82,7 +82,7 @@ final class ThreadStopper {
                 // `.all` nothing is held while it works.
                 for tid in batch { willStop(tid) }
                 for tid in batch { begin(tid) }
-                let captures = awaitStops()
+                let captures = awaitStops(Array(batch))
                 if policy == .all {
                     holdCaptures += captures
                 } else if !captures.isEmpty {
@@ -134,34 +134,37 @@ final class ThreadStopper {
         }
     }
 
-    /// Waits until every in-flight thread has stopped (or vanished, or missed
-    /// its deadline), copying each as it stops.
-    private func awaitStops() -> [ThreadCapture] {
+    /// Waits for each in-flight thread in the order it was interrupted
+    /// (the order they stop in), copying each as it stops; a thread that
+    /// misses its deadline is left for `releaseAll`.
+    private func awaitStops(_ order: [Int32]) -> [ThreadCapture] {
         var captures: [ThreadCapture] = []
-        var idleSpins = 0
-        while !inFlight.isEmpty {
-            switch Tracer.waitAny(nohang: true) {
-            case .success(nil):
-                let now = MonotonicClock.micros()
-                for (tid, entry) in inFlight where now - entry.interruptedAt > stopDeadlineMicros {
+        for tid in order {
+            guard let entry = inFlight[tid] else { continue }
+            var idle = 0
+            waiting: while true {
+                switch Tracer.wait(tid, nohang: true) {
+                case .success(let status?):
+                    if let capture = handle(tid, status) { captures.append(capture) }
+                    break waiting
+                case .success(nil):
+                    if MonotonicClock.micros() - entry.interruptedAt > stopDeadlineMicros {
+                        inFlight[tid] = nil
+                        late.insert(tid)
+                        outcome.failures[tid] = "did not stop within \(stopDeadlineMicros / 1000) ms (uninterruptible sleep?)"
+                        break waiting
+                    }
+                    // Stops land within tens of microseconds; back off gently
+                    // so the target gets the CPU it needs to reach them.
+                    idle += 1
+                    MonotonicClock.sleepMicros(idle < 20 ? 5 : 100)
+                case .failure(let error):
+                    if error.rawValue == EINTR_ { continue }
+                    // ECHILD: it is gone (exited and reaped by its group).
                     inFlight[tid] = nil
-                    late.insert(tid)
-                    outcome.failures[tid] = "did not stop within \(stopDeadlineMicros / 1000) ms (uninterruptible sleep?)"
+                    outcome.vanished.insert(tid)
+                    break waiting
                 }
-                // Stops land within tens of microseconds; back off gently so
-                // the target gets the CPU it needs to reach them.
-                idleSpins += 1
-                MonotonicClock.sleepMicros(idleSpins < 20 ? 5 : 100)
-            case .success(let report?):
-                idleSpins = 0
-                if let capture = handle(report.tid, report.status) { captures.append(capture) }
-            case .failure(let error):
-                if error.rawValue == ECHILD_ {
-                    // No tracee left: every in-flight thread is gone.
-                    outcome.vanished.formUnion(inFlight.keys)
-                    inFlight.removeAll()
-                }
-                // EINTR: a signal to threadwatch; loop and let the caller see the flag.
             }
         }
         return captures
@@ -252,3 +255,4 @@ final class ThreadStopper {
 }
 
 let ECHILD_: Int32 = 10
+let EINTR_: Int32 = 4

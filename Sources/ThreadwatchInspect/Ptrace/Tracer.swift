@@ -67,6 +67,15 @@ public enum Tracer {
         return .success((rc, WaitStatus(raw: status)))
     }
 
+    /// The next wait status of one tracee; nil when it has none ready (nohang).
+    public static func wait(_ tid: Int32, nohang: Bool) -> Result<WaitStatus?, Errno> {
+        var status: Int32 = 0
+        let rc = tw_wait_tid(tid, &status, nohang ? 1 : 0)
+        if rc < 0 { return .failure(Errno(-rc)) }
+        if rc == 0 { return .success(nil) }
+        return .success(WaitStatus(raw: status))
+    }
+
     private static func check(_ rc: Int32) -> Result<Void, Errno> {
         rc == 0 ? .success(()) : .failure(Errno(-rc))
     }

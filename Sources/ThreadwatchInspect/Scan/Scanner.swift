@@ -15,6 +15,7 @@ public struct ScanOptions: Sendable {
     public var stackBytes = 16 * 1024
     public var maxFrames = 128
     public var mode: ScanMode = .snapshot
+    public var sourceLines: Symbolizer.SourceLines = .app
 
     public init() {}
 }
@@ -90,7 +91,7 @@ final class ProcessScan {
 
         if processGone() { throw exited() }
 
-        let symbolizer = Symbolizer(unwinder: unwinder)
+        let symbolizer = Symbolizer(unwinder: unwinder, sourceLines: options.sourceLines)
         var threads: [ThreadSnapshot] = []
         threads.reserveCapacity(kernel.count)
         for tid in kernel.keys.sorted() {
