@@ -16,7 +16,7 @@ let package = Package(
         // and the libdwfl callbacks that unwind from a stack copy.
         .target(
             name: "CThreadwatch",
-            linkerSettings: [.linkedLibrary("dw"), .linkedLibrary("elf")]
+            linkerSettings: [.linkedLibrary("dw"), .linkedLibrary("elf"), .linkedLibrary("stdc++")]
         ),
         // Value types only: what a scan saw. No I/O.
         .target(name: "ThreadwatchModel"),

@@ -299,3 +299,16 @@ Dwfl_Module *tw_module_for_data(Dwfl *dwfl, uint64_t address) {
     dwfl_getmodules(dwfl, covers_data, &search, 0);
     return search.found;
 }
+
+// ---------------------------------------------------------------- C++ names
+
+// From libstdc++ (the C++ ABI), declared here to keep the shim in C.
+extern char *__cxa_demangle(const char *mangled, char *buffer, size_t *length, int *status);
+
+char *tw_demangle(const char *name) {
+    if (name == NULL || name[0] != '_' || name[1] != 'Z') return NULL;
+    int status = 0;
+    char *result = __cxa_demangle(name, NULL, NULL, &status);
+    if (status != 0) { free(result); return NULL; }
+    return result;
+}

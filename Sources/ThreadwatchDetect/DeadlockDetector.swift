@@ -1,19 +1,37 @@
 import ThreadwatchModel
 
 /// Deadlocks, self-deadlocks and orphaned locks from the wait-for graph.
-/// A finding needs two looks: the same threads in the same waits with the
-/// same holders in `first` and `second`, so a contended lock that changes
-/// hands between looks is never reported.
+/// A finding needs every look to agree: the scan (`first`), then `confirm`
+/// looks taken later without stopping anything. Each edge must be the same
+/// (waiter, lock, holder) in all of them, and the waiter must not have run
+/// between consecutive confirming looks (same context-switch counts), so a
+/// contended lock that changes hands is never reported.
 public enum DeadlockDetector {
-    public static func detect(first: Snapshot, second: Snapshot) -> [Finding] {
+    public static func detect(first: Snapshot, confirm: [Snapshot]) -> [Finding] {
         let a = WaitForGraph(first)
-        let b = WaitForGraph(second)
-        func stable(_ edge: WaitForGraph.Edge) -> Bool {
-            guard let again = b.edges[edge.waiter] else { return false }
-            return again.holder == edge.holder && again.lock.address == edge.lock.address
-                && again.lock.kind == edge.lock.kind
+        let later = confirm.map(WaitForGraph.init)
+        func switches(_ s: Snapshot, _ tid: Int32) -> [Int?]? {
+            s.thread(tid: tid).map { [$0.scheduling?.voluntarySwitches, $0.scheduling?.involuntarySwitches] }
         }
+        func quiet(_ tid: Int32) -> Bool {
+            guard confirm.count >= 2 else { return false }
+            for i in 1..<confirm.count {
+                guard let before = switches(confirm[i - 1], tid), let after = switches(confirm[i], tid),
+                      !before.contains(where: { $0 == nil }), before == after else { return false }
+            }
+            return true
+        }
+        func stable(_ edge: WaitForGraph.Edge) -> Bool {
+            guard !later.isEmpty, quiet(edge.waiter) else { return false }
+            return later.allSatisfy { graph in
+                guard let again = graph.edges[edge.waiter] else { return false }
+                return again.holder == edge.holder && again.lock.address == edge.lock.address
+                    && again.lock.kind == edge.lock.kind
+            }
+        }
+        let second = confirm.last ?? first
         let gap = max(0, Int((second.scan.startedAt - first.scan.startedAt) * 1_000_000))
+        let lastGraph = later.last ?? a
         var findings: [Finding] = []
 
         for cycle in a.cycles() where cycle.allSatisfy(stable) {
@@ -30,7 +48,7 @@ public enum DeadlockDetector {
                               frames: first.thread(tid: edge.waiter)?.frames ?? [])
                 },
                 advice: "Take these locks in one global order everywhere (e.g. by address or rank), or take the second with a trylock and back off on failure.",
-                evidence: evidence(cycle, gap)))
+                evidence: evidence(cycle, lastGraph, gap)))
         }
 
         for edge in a.selfLoops() where stable(edge) && edge.lock.kind == .mutex && !edge.lock.recursive {
@@ -43,7 +61,7 @@ public enum DeadlockDetector {
                 cycle: [CycleEdge(tid: edge.waiter, lock: edge.lock, holderTid: edge.holder,
                                   frames: first.thread(tid: edge.waiter)?.frames ?? [])],
                 advice: "Do not re-lock a non-recursive mutex: unlock first, split the function into locked/unlocked variants, or make the mutex PTHREAD_MUTEX_RECURSIVE if re-entry is intended.",
-                evidence: evidence([edge], gap)))
+                evidence: evidence([edge], lastGraph, gap)))
         }
 
         let orphaned = a.orphanedEdges().filter(stable)
@@ -79,11 +97,16 @@ public enum DeadlockDetector {
         return .object(object)
     }
 
-    static func evidence(_ edges: [WaitForGraph.Edge], _ gap: Int) -> [String: EvidenceValue] {
-        let look: EvidenceValue = .list(edges.map { edge in
-            .object(["tid": .int(Int(edge.waiter)), "holder_tid": .int(Int(edge.holder)), "lock": lockEvidence(edge.lock)])
-        })
-        return ["first_look": look, "second_look": look, "second_look_after_us": .int(gap)]
+    /// Both looks as they were seen: the scan's edges and the last confirming look's.
+    static func evidence(_ edges: [WaitForGraph.Edge], _ last: WaitForGraph, _ gap: Int) -> [String: EvidenceValue] {
+        func look(_ edges: [WaitForGraph.Edge]) -> EvidenceValue {
+            .list(edges.map { edge in
+                .object(["tid": .int(Int(edge.waiter)), "holder_tid": .int(Int(edge.holder)), "lock": lockEvidence(edge.lock)])
+            })
+        }
+        let again = edges.compactMap { last.edges[$0.waiter] }
+        return ["first_look": look(edges), "second_look": look(again), "second_look_after_us": .int(gap),
+                "waiters_ran_between_looks": .bool(false)]
     }
 }
 

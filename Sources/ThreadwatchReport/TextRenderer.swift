@@ -41,7 +41,10 @@ public enum TextRenderer {
                 result.append(Group(threads: [thread]))
                 continue
             }
-            let key = thread.frames.map(\.pc) + [UInt64(thread.state.unicodeScalars.first?.value ?? 0)]
+            // Same stack, same state, same lock and holder: one block can speak for all.
+            let lock = thread.blockedOn
+            let key = thread.frames.map(\.pc) + [UInt64(thread.state.unicodeScalars.first?.value ?? 0),
+                                                   lock?.address ?? 0, UInt64(bitPattern: Int64(lock?.ownerTid ?? 0))]
             if byKey[key] == nil { order.append(key); byKey[key] = Group(threads: []) }
             byKey[key]!.threads.append(thread)
         }
@@ -124,11 +127,15 @@ public enum TextRenderer {
     /// Libraries whose frames are the lock's machinery, not the caller's code.
     static let systemModules = ["libc.so", "libpthread.so", "ld-linux", "libstdc++.so", "libgcc_s.so", "libc++"]
 
+    /// Library code compiled into the program (C++ headers' inline wrappers).
+    static let wrapperPrefixes = ["__gthread", "std::", "__gnu_cxx::", "_ZL20__gthread", "_ZNSt", "_ZSt"]
+
     /// The first frame in the program's own code: where it waits, as a person reads it.
     public static func callerFrame(_ frames: [Frame]) -> Frame? {
         frames.first { f in
-            guard let m = f.module.map(basename) else { return false }
-            return !systemModules.contains { m.hasPrefix($0) }
+            guard let m = f.module.map(basename), !systemModules.contains(where: { m.hasPrefix($0) }) else { return false }
+            if let name = f.function, wrapperPrefixes.contains(where: { name.hasPrefix($0) }) { return false }
+            return !(f.file?.hasPrefix("/usr/include/") ?? false)
         } ?? frames.first
     }
 
@@ -177,21 +184,38 @@ enum FindingRenderer {
     static func render(_ findings: [Finding], snapshot: Snapshot) -> String {
         guard !findings.isEmpty else { return "No problems found.\n\n" }
         var out = ""
-        for f in findings.sorted(by: { $0.severity < $1.severity }) {
-            out += "\(f.severity.rawValue.uppercased()) \(f.kind.rawValue): \(f.summary)\n"
-            for edge in f.cycle {
-                let waiter = snapshot.thread(tid: edge.tid)
-                let holder = snapshot.thread(tid: edge.holderTid)
-                var lock = edge.lock.kind.rawValue.replacing("_", with: " ")
-                if let a = edge.lock.address { lock += " \(TextRenderer.hex(a))" }
-                if let s = edge.lock.symbol { lock += " (\(s))" }
-                out += "  thread \(edge.tid) \"\(waiter?.name ?? "?")\" waits for \(lock) held by thread \(edge.holderTid) \"\(holder?.name ?? "?")\"\n"
-                if let at = TextRenderer.callerFrame(edge.frames) {
-                    out += "      at \(at.function ?? "??")\(at.file.map { " (\(TextRenderer.basename($0))\(at.line.map { ":\($0)" } ?? ""))" } ?? "")\n"
-                }
+        let deadlocks = findings.filter { $0.kind == .deadlock }
+        if !deadlocks.isEmpty {
+            let threads = deadlocks.reduce(0) { $0 + $1.threads.count }
+            out += "Found \(deadlocks.count) deadlock\(deadlocks.count == 1 ? "" : "s") (\(threads) threads):\n"
+            for f in deadlocks {
+                out += edges(f, snapshot: snapshot)
+                if let advice = f.advice { out += "  advice: \(advice)\n" }
+                out += "\n"
             }
+        }
+        for f in findings.filter({ $0.kind != .deadlock }).sorted(by: { $0.severity < $1.severity }) {
+            out += "\(f.severity.rawValue.uppercased()) \(f.kind.rawValue): \(f.summary)\n"
+            out += edges(f, snapshot: snapshot)
             if let advice = f.advice { out += "  advice: \(advice)\n" }
             out += "\n"
+        }
+        return out
+    }
+
+    /// "thread A waits for mutex X held by thread B", and where A waits.
+    static func edges(_ f: Finding, snapshot: Snapshot) -> String {
+        var out = ""
+        for edge in f.cycle {
+            let waiter = snapshot.thread(tid: edge.tid)
+            let holder = snapshot.thread(tid: edge.holderTid)
+            var lock = edge.lock.kind.rawValue.replacing("_", with: " ")
+            if let a = edge.lock.address { lock += " \(TextRenderer.hex(a))" }
+            if let s = edge.lock.symbol { lock += " (\(s))" }
+            out += "  thread \(edge.tid) \"\(waiter?.name ?? "?")\" waits for \(lock) held by thread \(edge.holderTid) \"\(holder?.name ?? "?")\"\n"
+            if let at = TextRenderer.callerFrame(edge.frames) {
+                out += "      at \(at.function ?? "??")\(at.file.map { " (\(TextRenderer.basename($0))\(at.line.map { ":\($0)" } ?? ""))" } ?? "")\n"
+            }
         }
         return out
     }

@@ -86,9 +86,12 @@ enum Detection {
         let suspects = Set(graph.cycles().flatMap { $0.map(\.waiter) }
             + graph.selfLoops().map(\.waiter) + graph.orphanedEdges().map(\.waiter))
         guard !suspects.isEmpty else { return [] }
+        // Two looks without stopping anything, the interval apart: the
+        // suspects must not run in between and must show the same edges.
+        let now = SecondLook.take(of: snapshot, tids: suspects)
         usleep(UInt32(confirmAfterMicros))
-        let second = SecondLook.take(of: snapshot, tids: suspects)
-        return DeadlockDetector.detect(first: snapshot, second: second)
+        let later = SecondLook.take(of: now, tids: suspects)
+        return DeadlockDetector.detect(first: snapshot, confirm: [now, later])
     }
 }
 

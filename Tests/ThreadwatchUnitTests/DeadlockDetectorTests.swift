@@ -10,14 +10,20 @@ final class DeadlockDetectorTests: XCTestCase {
     }
 
     func thread(_ tid: Int32, waitsOn kind: BlockedOn.Kind = .mutex, at address: UInt64? = nil, heldBy owner: Int32?,
-                recursive: Bool = false) -> ThreadSnapshot {
-        ThreadSnapshot(tid: tid, name: "t\(tid)", state: "S", frames: [Frame(pc: 0x1000, function: "transfer")],
+                recursive: Bool = false, switches: Int = 3) -> ThreadSnapshot {
+        ThreadSnapshot(tid: tid, name: "t\(tid)", state: "S",
+                       scheduling: Scheduling(lastCPU: 0, policy: "SCHED_OTHER", priority: 20, nice: 0, realtimePriority: 0,
+                                              voluntarySwitches: switches, involuntarySwitches: 0),
+                       frames: [Frame(pc: 0x1000, function: "transfer")],
                        blockedOn: BlockedOn(kind: kind, address: address ?? UInt64(tid) * 0x40, ownerTid: owner, recursive: recursive))
     }
 
+    /// The scan and two confirming looks that saw the same thing.
+    func detect(_ s: Snapshot) -> [Finding] { DeadlockDetector.detect(first: s, confirm: [s, s]) }
+
     func testABBA_isOneDeadlockWithBothEdges() throws {
         let s = snapshot([thread(11, heldBy: 12), thread(12, heldBy: 11), ThreadSnapshot(tid: 13, name: "idle", state: "S")])
-        let findings = DeadlockDetector.detect(first: s, second: s)
+        let findings = detect(s)
         XCTAssertEqual(findings.count, 1)
         let f = try XCTUnwrap(findings.first)
         XCTAssertEqual(f.kind, .deadlock)
@@ -31,8 +37,8 @@ final class DeadlockDetectorTests: XCTestCase {
     func testThreeCycle_startsAtLowestTid_andIdIsStable() {
         let a = snapshot([thread(30, heldBy: 10), thread(10, heldBy: 20), thread(20, heldBy: 30)])
         let b = snapshot([thread(20, heldBy: 30), thread(30, heldBy: 10), thread(10, heldBy: 20)], at: 200)
-        let first = DeadlockDetector.detect(first: a, second: a)
-        let again = DeadlockDetector.detect(first: b, second: b)
+        let first = detect(a)
+        let again = detect(b)
         XCTAssertEqual(first.first?.cycle.map(\.tid), [10, 20, 30])
         XCTAssertEqual(first.first?.id, again.first?.id, "same locks and threads, same id")
     }
@@ -40,24 +46,32 @@ final class DeadlockDetectorTests: XCTestCase {
     func testChangedOwnerOnSecondLook_isNotADeadlock() {
         let first = snapshot([thread(11, heldBy: 12), thread(12, heldBy: 11)])
         let second = snapshot([thread(11, heldBy: 13), thread(12, heldBy: 11)], at: 100.2)
-        XCTAssertTrue(DeadlockDetector.detect(first: first, second: second).isEmpty)
+        XCTAssertTrue(DeadlockDetector.detect(first: first, confirm: [second, second]).isEmpty)
+    }
+
+    func testWaiterThatRanBetweenLooks_isNotADeadlock() {
+        // Same picture in every look, but t11 was scheduled between the confirming looks.
+        let a = snapshot([thread(11, heldBy: 12), thread(12, heldBy: 11)])
+        let b = snapshot([thread(11, heldBy: 12, switches: 4), thread(12, heldBy: 11)], at: 100.2)
+        XCTAssertTrue(DeadlockDetector.detect(first: a, confirm: [a, b]).isEmpty)
+        XCTAssertEqual(DeadlockDetector.detect(first: a, confirm: [a, a]).count, 1)
     }
 
     func testCondvarAndUnknownHolders_neverFormCycles() {
         let s = snapshot([thread(11, waitsOn: .condvar, heldBy: 12), thread(12, heldBy: 11), thread(13, heldBy: nil)])
-        XCTAssertTrue(DeadlockDetector.detect(first: s, second: s).filter { $0.kind == .deadlock }.isEmpty)
+        XCTAssertTrue(detect(s).filter { $0.kind == .deadlock }.isEmpty)
     }
 
     func testSelfDeadlock_onlyForNonRecursiveMutex() {
         let normal = snapshot([thread(11, heldBy: 11)])
-        XCTAssertEqual(DeadlockDetector.detect(first: normal, second: normal).map(\.kind), [.selfDeadlock])
+        XCTAssertEqual(detect(normal).map(\.kind), [.selfDeadlock])
         let recursive = snapshot([thread(11, heldBy: 11, recursive: true)])
-        XCTAssertTrue(DeadlockDetector.detect(first: recursive, second: recursive).isEmpty)
+        XCTAssertTrue(detect(recursive).isEmpty)
     }
 
     func testOrphanedLock_oneFindingPerLockWithAllWaiters() throws {
         let s = snapshot([thread(11, at: 0x5000, heldBy: 99), thread(12, at: 0x5000, heldBy: 99)])
-        let findings = DeadlockDetector.detect(first: s, second: s)
+        let findings = detect(s)
         XCTAssertEqual(findings.count, 1)
         XCTAssertEqual(findings.first?.kind, .orphanedLock)
         XCTAssertEqual(findings.first?.threads, [11, 12])
@@ -66,7 +80,7 @@ final class DeadlockDetectorTests: XCTestCase {
     func testLongChainEndingInSleeper_isNoFinding() {
         let chain = (1...5).map { thread(Int32($0), heldBy: Int32($0 - 1)) } + [ThreadSnapshot(tid: 0, name: "sleeper", state: "S")]
         let s = snapshot(chain)
-        XCTAssertTrue(DeadlockDetector.detect(first: s, second: s).isEmpty)
+        XCTAssertTrue(detect(s).isEmpty)
         XCTAssertEqual(WaitForGraph(s).chainEnd(from: 5), 0)
     }
 }

@@ -79,6 +79,9 @@ const char *tw_source_line(Dwfl_Module *module, uint64_t pc, int *line);
 int tw_inline_chain(Dwfl_Module *module, uint64_t pc,
                     const char **names, const char **call_files, int *call_lines, int max);
 
+// A C++ symbol's readable name (malloc'd; free it), NULL when not mangled.
+char *tw_demangle(const char *name);
+
 // The module holding a data address, .bss included.
 Dwfl_Module *tw_module_for_data(Dwfl *dwfl, uint64_t address);
 

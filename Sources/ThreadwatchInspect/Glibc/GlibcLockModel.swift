@@ -38,14 +38,14 @@ struct GlibcLockModel {
     }
 
     func annotate(_ threads: [ThreadSnapshot]) -> [ThreadSnapshot] {
-        let now = Double(MonotonicClock.micros())
+        let now = SchedClock.nowMillis()
         return threads.map { thread in
             var thread = thread
             thread.blockedOn = blockedOn(thread)
-            // sched's se.exec_start (ms, sched_clock) is when it last ran.
+            // sched's se.exec_start (ms of sched_clock) is when it last ran.
             if thread.blockedOn != nil, thread.state == "S" || thread.state == "D",
-               let lastRan = thread.schedStats["se.exec_start"] {
-                let since = Int(now - lastRan * 1000)
+               let lastRan = thread.schedStats["se.exec_start"], let now {
+                let since = Int((now - lastRan) * 1000)
                 if since >= 0 { thread.blockedOn?.sinceMicros = since }
             }
             return thread
@@ -67,8 +67,10 @@ struct GlibcLockModel {
             return rwlock(futex: address, write: primitive == .rwlockWrite)
         case .join?:
             // The futex word is the joined thread's tid (nptl/pthread_join_common.c).
+            // The address is the futex word, &pd->tid, like every other kind's lock word.
             let tid = memory.readInt32(address).flatMap { $0 > 0 ? $0 : nil }
-            return BlockedOn(kind: .join, address: address &- Self.pthreadTidOffset, ownerTid: tid)
+            return BlockedOn(kind: .join, address: address, ownerTid: tid,
+                             detail: "joining pthread_t 0x\(String(address &- Self.pthreadTidOffset, radix: 16))")
         case .stdio?:
             return stdioLock(at: address)
         case .condvar?:
@@ -179,4 +181,14 @@ enum Primitive: Equatable {
         "fputc", "putc", "putchar", "fwrite", "fflush", "fgets", "fgetc", "getc", "getchar", "fread",
         "fclose", "fopen", "fscanf", "scanf", "perror", "getline", "getdelim", "fseek", "ftell", "rewind",
     ]
+}
+
+/// sched_clock, the clock of /proc/.../sched: not CLOCK_MONOTONIC (here
+/// they differ by ~1 s). A thread's se.exec_start is set when it is switched
+/// in: after a short sleep, the calling thread's own is "now" on that clock.
+enum SchedClock {
+    static func nowMillis() -> Double? {
+        MonotonicClock.sleepMicros(1)
+        return SchedParser.parse(ProcFile.bytes("/proc/thread-self/sched") ?? [])["se.exec_start"]
+    }
 }

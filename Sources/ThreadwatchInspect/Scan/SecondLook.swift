@@ -1,8 +1,11 @@
 import ThreadwatchModel
 
-/// A second look at chosen threads a moment after a scan, from /proc and
+/// Another look at chosen threads after a scan, from /proc and
 /// process_vm_readv alone (no stop): blocked threads show their syscall in
-/// /proc, and their lock words are in memory. Detectors compare both looks.
+/// /proc, and their lock words are in memory. Each look reads the thread's
+/// context-switch counts first, then its syscall, then the lock words: when
+/// two looks show the same counts, the thread did not run in between, so
+/// the first look's reads are one consistent picture.
 public enum SecondLook {
     public static func take(of snapshot: Snapshot, tids: Set<Int32>) -> Snapshot {
         let pid = snapshot.process.pid
@@ -17,6 +20,10 @@ public enum SecondLook {
             }
             var again = thread
             again.state = stat.state
+            if let status = ProcFile.bytes(base + "/status").map(TaskStatus.parse) {
+                again.scheduling?.voluntarySwitches = status.voluntarySwitches
+                again.scheduling?.involuntarySwitches = status.involuntarySwitches
+            }
             again.syscall = ProcFile.text(base + "/syscall").flatMap(SyscallParser.parse)
             // Same syscall, same arguments, same pc and sp: the stack is unchanged.
             let same = again.syscall?.number == thread.syscall?.number

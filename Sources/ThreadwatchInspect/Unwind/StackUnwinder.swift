@@ -49,15 +49,79 @@ public final class StackUnwinder {
     /// Unwinds from pc and sp alone (--proc-only: /proc/.../syscall), reading
     /// the live stack of a thread that is blocked and so not moving.
     public func unwind(tid: Int32, pc: UInt64, sp: UInt64) -> (frames: [RawFrame], error: String?) {
+        let first = unwind(tid: tid, pc: pc, sp: sp, rbp: nil)
+        guard let last = first.frames.last, !isThreadRoot(last.pc) else { return first }
+        // Threads parked on the same path keep their frame base at the same
+        // distance from sp: try the distance that worked for the last one.
+        let key = first.frames.map(\.pc)
+        if let delta = frameBaseDelta[key] {
+            let attempt = unwind(tid: tid, pc: pc, sp: sp, rbp: sp &+ delta)
+            if attempt.frames.count > first.frames.count, attempt.frames.starts(with: first.frames) { return attempt }
+        }
+        // The walk stopped: usually at the first frame whose CFA is rbp-based
+        // (frame-pointer code), since /proc gives no rbp. Guess rbp from the
+        // stack: a slot S above sp holding a saved rbp (0, or a higher stack
+        // address) under a return address into code. Keep the guess whose
+        // walk agrees with the first and goes deepest.
+        var best = first
+        for candidate in frameBaseCandidates(sp: sp, limit: 16) {
+            let attempt = unwind(tid: tid, pc: pc, sp: sp, rbp: candidate)
+            guard attempt.frames.count > best.frames.count,
+                  attempt.frames.starts(with: first.frames) else { continue }
+            best = attempt
+            frameBaseDelta[key] = candidate &- sp
+            if let end = attempt.frames.last, isThreadRoot(end.pc) { break }
+        }
+        return best
+    }
+
+    private var frameBaseDelta: [[UInt64]: UInt64] = [:]
+    private var rootByPC: [UInt64: Bool] = [:]
+
+    /// Where every thread's stack ends: a walk that got here is complete.
+    static let rootFunctions: Set<String> = ["clone", "__clone", "clone3", "__clone3", "_start",
+                                             "__libc_start_main", "__libc_start_call_main", "start_thread"]
+
+    private func isThreadRoot(_ pc: UInt64) -> Bool {
+        if let known = rootByPC[pc] { return known }
+        var root = false
+        if let module = dwfl_addrmodule(dwfl, pc &- 1),
+           let name = dwfl_module_addrname(module, pc &- 1) {
+            let text = String(cString: name)
+            root = Self.rootFunctions.contains { text == $0 || text.hasPrefix($0 + "@") }
+        }
+        rootByPC[pc] = root
+        return root
+    }
+
+    private func unwind(tid: Int32, pc: UInt64, sp: UInt64, rbp: UInt64?) -> (frames: [RawFrame], error: String?) {
         var context = tw_thread_context()
         withUnsafeMutableBytes(of: &context.regs) { raw in
             let regs = raw.bindMemory(to: UInt64.self)
             regs[Int(TW_DWARF_SP)] = sp
             regs[Int(TW_DWARF_PC)] = pc
+            if let rbp { regs[6] = rbp }
         }
-        context.known = (1 << UInt32(TW_DWARF_SP)) | (1 << UInt32(TW_DWARF_PC))
+        context.known = (1 << UInt32(TW_DWARF_SP)) | (1 << UInt32(TW_DWARF_PC)) | (rbp == nil ? 0 : 1 << 6)
         context.read_live = 1
         return run(tid, &context)
+    }
+
+    /// Plausible frame bases in the 4 KiB above sp, nearest first.
+    private func frameBaseCandidates(sp: UInt64, limit: Int) -> [UInt64] {
+        let span = 4096
+        guard let bytes = RemoteMemory(pid: pid).read(sp, count: span), bytes.count >= 16 else { return [] }
+        let words = bytes.withUnsafeBytes { Array($0.bindMemory(to: UInt64.self)) }
+        let top = sp + UInt64(words.count * 8)
+        var found: [UInt64] = []
+        for i in 0..<(words.count - 1) where found.count < limit {
+            let slot = sp + UInt64(i * 8)
+            let savedRBP = words[i], returnAddress = words[i + 1]
+            let chained = savedRBP == 0 || (savedRBP > slot && savedRBP < top + (1 << 20) && savedRBP % 8 == 0)
+            guard chained, returnAddress > 0x1000, dwfl_addrmodule(dwfl, returnAddress) != nil else { continue }
+            found.append(slot)
+        }
+        return found
     }
 
     private func run(_ tid: Int32, _ context: inout tw_thread_context) -> (frames: [RawFrame], error: String?) {

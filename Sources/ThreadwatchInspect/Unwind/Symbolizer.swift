@@ -1,5 +1,8 @@
 import CThreadwatch
 import ThreadwatchModel
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Names code and data addresses through libdwfl: symbol+offset, module,
 /// file:line and inline chains where debug info exists. Cached per pc, so
@@ -65,7 +68,7 @@ public final class Symbolizer {
         var function: String?
         var functionOffset: UInt64?
         if let name = dwfl_module_addrinfo(module, lookup, &offset, &sym, nil, nil, nil) {
-            function = String(cString: name)
+            function = Self.demangled(name)
             functionOffset = offset + (pc - lookup)
         }
         var file: String?
@@ -89,7 +92,7 @@ public final class Symbolizer {
         var locationFile = file
         var locationLine = line
         for i in 0..<inlineCount {
-            frames.append(Frame(pc: pc, function: names[i].map { String(cString: $0) }, module: moduleName,
+            frames.append(Frame(pc: pc, function: names[i].map(Self.demangled), module: moduleName,
                                 file: locationFile, line: locationLine, inlined: true))
             locationFile = callFiles[i].map { String(cString: $0) }
             locationLine = callLines[i] > 0 ? Int(callLines[i]) : nil
@@ -97,6 +100,13 @@ public final class Symbolizer {
         frames.append(Frame(pc: pc, function: function, offset: functionOffset, module: moduleName,
                             file: locationFile, line: locationLine))
         return frames
+    }
+
+    /// C++ names read as written ("std::mutex::lock()"), others as they are.
+    static func demangled(_ name: UnsafePointer<CChar>) -> String {
+        guard let readable = tw_demangle(name) else { return String(cString: name) }
+        defer { free(readable) }
+        return String(cString: readable)
     }
 
     private func name(of module: OpaquePointer) -> String? {
