@@ -1,3 +1,4 @@
+import CThreadwatch
 import Synchronization
 import ThreadwatchModel
 #if canImport(Glibc)
@@ -101,6 +102,9 @@ private final class PrefetchJob: @unchecked Sendable {
     }
 
     func run() {
+        // Lowest priority: on a small machine this thread must not take a
+        // CPU from the target; a waking target thread preempts it at once.
+        setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(tw_gettid()), 19)
         for (i, tid) in tids.enumerated() {
             views[i] = KernelView.read(pid: pid, tid: tid, withSyscall: withSyscall)
             done.markDone(i + 1)
