@@ -115,8 +115,10 @@ static bool memory_read(Dwfl *dwfl, Dwarf_Addr address, Dwarf_Word *result, void
     struct tw_unwinder *u = arg;
     const tw_thread_context *c = u->current;
     if (c == NULL) return false;
-    if (c->stack != NULL && address >= c->stack_address &&
-        address + sizeof(Dwarf_Word) <= c->stack_address + c->stack_length) {
+    // Addresses come from target memory: compare by offset so that one
+    // near 2^64 cannot wrap around into the copy.
+    if (c->stack != NULL && c->stack_length >= sizeof(Dwarf_Word) && address >= c->stack_address &&
+        address - c->stack_address <= c->stack_length - sizeof(Dwarf_Word)) {
         memcpy(result, c->stack + (address - c->stack_address), sizeof(Dwarf_Word));
         return true;
     }

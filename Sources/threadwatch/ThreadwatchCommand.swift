@@ -40,7 +40,7 @@ struct ThreadwatchCommand: ParsableCommand {
     var sourceLines: Symbolizer.SourceLines = .app
 
     @Option(name: .long, help: "Milliseconds before the second look that confirms a deadlock.")
-    var confirmMs = 200
+    var confirmMs = 50
 
     func validate() throws {
         if procOnly && consistent { throw ValidationError("--proc-only never stops the target; --consistent stops it: pick one") }

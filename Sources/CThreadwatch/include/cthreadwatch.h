@@ -85,4 +85,7 @@ char *tw_demangle(const char *name);
 // The module holding a data address, .bss included.
 Dwfl_Module *tw_module_for_data(Dwfl *dwfl, uint64_t address);
 
+// ---- libthread_db: threads as glibc lists them (zombies included) ----
+#include "cthreadwatch_threaddb.h"
+
 #endif

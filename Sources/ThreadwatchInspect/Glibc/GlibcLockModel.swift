@@ -43,6 +43,9 @@ struct GlibcLockModel {
             var thread = thread
             thread.blockedOn = blockedOn(thread)
             // sched's se.exec_start (ms of sched_clock) is when it last ran.
+            if let lock = thread.blockedOn, lock.kind != .syscall, thread.state == "S" || thread.state == "D" {
+                thread.schedStats = SchedParser.parse(ProcFile.bytes("/proc/\(memory.pid)/task/\(thread.tid)/sched") ?? [])
+            }
             if thread.blockedOn != nil, thread.state == "S" || thread.state == "D",
                let lastRan = thread.schedStats["se.exec_start"], let now {
                 let since = Int((now - lastRan) * 1000)

@@ -135,21 +135,38 @@ public struct MemoryMap: Equatable, Sendable {
 
     public init(mappings: [MemoryMapping]) { self.mappings = mappings }
 
-    public static func parse(_ text: String) -> MemoryMap {
+    public static func parse(_ text: String) -> MemoryMap { parse(Array(text.utf8)) }
+
+    /// "start-end perms offset dev inode   path" lines; a process with
+    /// thousands of threads has thousands of stack mappings, so bytes, not Strings.
+    public static func parse(_ bytes: [UInt8]) -> MemoryMap {
         var mappings: [MemoryMapping] = []
-        for line in text.split(separator: "\n") {
-            let parts = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
-            guard parts.count >= 5 else { continue }
-            let range = parts[0].split(separator: "-")
-            guard range.count == 2, let start = UInt64(range[0], radix: 16),
-                  let end = UInt64(range[1], radix: 16) else { continue }
-            mappings.append(MemoryMapping(
-                start: start, end: end, permissions: String(parts[1]),
-                offset: UInt64(parts[2], radix: 16) ?? 0,
-                inode: UInt64(parts[4]) ?? 0,
-                path: parts.count > 5 ? parts[5].trimmingCharacters(in: " ") : ""))
+        var i = 0
+        let n = bytes.count
+        func field() -> Range<Int> {
+            while i < n && bytes[i] == 0x20 { i += 1 }
+            let start = i
+            while i < n && bytes[i] != 0x20 && bytes[i] != 0x0a { i += 1 }
+            return start..<i
         }
-        return MemoryMap(mappings: mappings.sorted { $0.start < $1.start })
+        while i < n {
+            let range = field(), perms = field(), offset = field(), _ = field(), inode = field()
+            while i < n && bytes[i] == 0x20 { i += 1 }
+            let pathStart = i
+            while i < n && bytes[i] != 0x0a { i += 1 }
+            let path = bytes[pathStart..<i]
+            i += 1
+            guard let dash = bytes[range].firstIndex(of: UInt8(ascii: "-")),
+                  let start = ByteParsing.hex(bytes[range.lowerBound..<dash]),
+                  let end = ByteParsing.hex(bytes[(dash + 1)..<range.upperBound]) else { continue }
+            mappings.append(MemoryMapping(
+                start: start, end: end, permissions: String(decoding: bytes[perms], as: UTF8.self),
+                offset: ByteParsing.hex(bytes[offset]) ?? 0,
+                inode: ByteParsing.int(bytes[inode]).map { UInt64(bitPattern: $0) } ?? 0,
+                path: path.isEmpty ? "" : String(decoding: path, as: UTF8.self)))
+        }
+        mappings.sort { $0.start < $1.start }
+        return MemoryMap(mappings: mappings)
     }
 
     public func mapping(containing address: UInt64) -> MemoryMapping? {
@@ -197,6 +214,22 @@ extension StringProtocol {
 /// Byte-level helpers: a scan parses tens of thousands of /proc files, and
 /// String slicing costs more than the kernel takes to make them.
 enum ByteParsing {
+    static func hex<C: Collection>(_ bytes: C) -> UInt64? where C.Element == UInt8 {
+        guard !bytes.isEmpty, bytes.count <= 16 else { return nil }
+        var value: UInt64 = 0
+        for b in bytes {
+            let digit: UInt8
+            switch b {
+            case 0x30...0x39: digit = b - 0x30
+            case 0x61...0x66: digit = b - 0x61 + 10
+            case 0x41...0x46: digit = b - 0x41 + 10
+            default: return nil
+            }
+            value = value << 4 | UInt64(digit)
+        }
+        return value
+    }
+
     static func int<C: Collection>(_ bytes: C) -> Int64? where C.Element == UInt8 {
         var value: Int64 = 0
         var negative = false

@@ -54,7 +54,9 @@ final class ProcessScan {
     func run() throws(ScanError) -> Snapshot {
         let startedAt = MonotonicClock.wallSeconds()
         let t0 = MonotonicClock.micros()
+        var trace = PhaseTrace()
         let target = try TargetSelector.select(pid: pid)
+        trace.mark("select")
 
         var attach: AttachMode = options.attach == .procOnly ? .procOnly : .ptrace
         if attach == .ptrace, target.tracerPid != 0 {
@@ -62,11 +64,15 @@ final class ProcessScan {
             warnings.append("pid \(pid) is already traced by pid \(target.tracerPid) (\(tracer)): scanned from /proc only, without stopping it; registers, fs_base and stacks of running threads are missing")
             attach = .procOnly
         }
-        guard let mapText = ProcFile.text("/proc/\(pid)/maps") else { throw exited() }
-        map = MemoryMap.parse(mapText)
+        guard let mapBytes = ProcFile.bytes("/proc/\(pid)/maps") else { throw exited() }
+        map = MemoryMap.parse(mapBytes)
+        trace.mark("maps")
 
         guard case .success(let tids) = ProcFile.numericEntries("/proc/\(pid)/task") else { throw exited() }
-        let prefetch = KernelViewPrefetch(pid: pid, tids: tids, withSyscall: attach == .procOnly)
+        // Without stops the tracer thread mostly waits for /proc: read it
+        // on two threads then. Under ptrace the second core is the stopper's.
+        let prefetch = KernelViewPrefetch(pid: pid, tids: tids, withSyscall: attach == .procOnly,
+                                          readers: attach == .procOnly ? 2 : 1)
         defer { prefetch.waitForAll() }
 
         let unwinder: StackUnwinder
@@ -75,6 +81,7 @@ final class ProcessScan {
         } catch {
             throw processGone() ? exited() : error
         }
+        trace.mark("modules")
         var user: [Int32: UserView] = [:]
         var longestStop: Int?
         var kernel: [Int32: KernelView]
@@ -83,11 +90,13 @@ final class ProcessScan {
             longestStop = try stopAndUnwind(tids: tids, unwinder: unwinder, prefetch: prefetch, kernel: &views, user: &user)
             kernel = views
         } else {
-            kernel = prefetch.all()
-            for (tid, view) in kernel {
-                user[tid] = procOnlyView(view, unwinder: unwinder)
+            // Unwind each thread as soon as the reader has its view.
+            for tid in tids {
+                if let view = prefetch.view(tid) { user[tid] = procOnlyView(view, unwinder: unwinder) }
             }
+            kernel = prefetch.all()
         }
+        trace.mark("stop+unwind")
 
         if processGone() { throw exited() }
 
@@ -99,8 +108,10 @@ final class ProcessScan {
             let u = user[tid] ?? UserView()
             threads.append(assemble(tid: tid, kernel: k, user: u, symbolizer: symbolizer))
         }
+        trace.mark("symbolize")
         let model = GlibcLockModel(memory: RemoteMemory(pid: pid), threads: threads, dataSymbol: symbolizer.dataSymbol)
         threads = model.annotate(threads)
+        trace.mark("locks")
 
         let process = ProcessSummary(
             pid: pid, ppid: target.stat.ppid, comm: target.stat.comm,
@@ -137,9 +148,9 @@ final class ProcessScan {
     /// A thread created after the first read of maps has its stack in a new
     /// mapping; read maps again, once per scan.
     private func reloadMapOnce() {
-        guard !mapReloaded, let text = ProcFile.text("/proc/\(pid)/maps") else { return }
+        guard !mapReloaded, let bytes = ProcFile.bytes("/proc/\(pid)/maps") else { return }
         mapReloaded = true
-        map = MemoryMap.parse(text)
+        map = MemoryMap.parse(bytes)
     }
 
     private func stopAndUnwind(tids: [Int32], unwinder: StackUnwinder, prefetch: KernelViewPrefetch,
@@ -198,7 +209,12 @@ final class ProcessScan {
         guard let pc = syscall.pc, let sp = syscall.sp, pc != 0 else {
             return UserView(syscall: syscall, unwindError: syscall.isRunning ? "running in user space: no registers without a stop (--proc-only)" : nil)
         }
-        let result = unwinder.unwind(tid: view.tid, pc: pc, sp: sp)
+        // One copy of the stack top instead of a syscall per word the unwinder reads.
+        let start = sp &- 128
+        var count = options.stackBytes
+        if let end = stackEnd(sp), end > start { count = Int(min(UInt64(count), end - start)) }
+        let copy = RemoteMemory(pid: pid).read(start, count: count) ?? []
+        let result = unwinder.unwind(tid: view.tid, pc: pc, sp: sp, stackAddress: start, stack: copy)
         return UserView(pc: pc, sp: sp, syscall: syscall, frames: result.frames,
                         unwindError: result.frames.isEmpty ? result.error : nil)
     }

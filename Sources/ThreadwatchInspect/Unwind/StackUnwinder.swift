@@ -48,14 +48,16 @@ public final class StackUnwinder {
 
     /// Unwinds from pc and sp alone (--proc-only: /proc/.../syscall), reading
     /// the live stack of a thread that is blocked and so not moving.
-    public func unwind(tid: Int32, pc: UInt64, sp: UInt64) -> (frames: [RawFrame], error: String?) {
-        let first = unwind(tid: tid, pc: pc, sp: sp, rbp: nil)
+    public func unwind(tid: Int32, pc: UInt64, sp: UInt64, stackAddress: UInt64 = 0,
+                       stack: [UInt8] = []) -> (frames: [RawFrame], error: String?) {
+        let copy = StackCopy(address: stackAddress, bytes: stack)
+        let first = unwind(tid: tid, pc: pc, sp: sp, rbp: nil, copy: copy)
         guard let last = first.frames.last, !isThreadRoot(last.pc) else { return first }
         // Threads parked on the same path keep their frame base at the same
         // distance from sp: try the distance that worked for the last one.
         let key = first.frames.map(\.pc)
         if let delta = frameBaseDelta[key] {
-            let attempt = unwind(tid: tid, pc: pc, sp: sp, rbp: sp &+ delta)
+            let attempt = unwind(tid: tid, pc: pc, sp: sp, rbp: sp &+ delta, copy: copy)
             if attempt.frames.count > first.frames.count, attempt.frames.starts(with: first.frames) { return attempt }
         }
         // The walk stopped: usually at the first frame whose CFA is rbp-based
@@ -65,7 +67,7 @@ public final class StackUnwinder {
         // walk agrees with the first and goes deepest.
         var best = first
         for candidate in frameBaseCandidates(sp: sp, limit: 16) {
-            let attempt = unwind(tid: tid, pc: pc, sp: sp, rbp: candidate)
+            let attempt = unwind(tid: tid, pc: pc, sp: sp, rbp: candidate, copy: copy)
             guard attempt.frames.count > best.frames.count,
                   attempt.frames.starts(with: first.frames) else { continue }
             best = attempt
@@ -94,7 +96,12 @@ public final class StackUnwinder {
         return root
     }
 
-    private func unwind(tid: Int32, pc: UInt64, sp: UInt64, rbp: UInt64?) -> (frames: [RawFrame], error: String?) {
+    struct StackCopy {
+        var address: UInt64
+        var bytes: [UInt8]
+    }
+
+    private func unwind(tid: Int32, pc: UInt64, sp: UInt64, rbp: UInt64?, copy: StackCopy) -> (frames: [RawFrame], error: String?) {
         var context = tw_thread_context()
         withUnsafeMutableBytes(of: &context.regs) { raw in
             let regs = raw.bindMemory(to: UInt64.self)
@@ -103,8 +110,13 @@ public final class StackUnwinder {
             if let rbp { regs[6] = rbp }
         }
         context.known = (1 << UInt32(TW_DWARF_SP)) | (1 << UInt32(TW_DWARF_PC)) | (rbp == nil ? 0 : 1 << 6)
+        context.stack_address = copy.address
         context.read_live = 1
-        return run(tid, &context)
+        return copy.bytes.withUnsafeBufferPointer { bytes in
+            context.stack = bytes.baseAddress
+            context.stack_length = bytes.count
+            return run(tid, &context)
+        }
     }
 
     /// Plausible frame bases in the 4 KiB above sp, nearest first.
