@@ -13,10 +13,12 @@ let package = Package(
     ],
     targets: [
         // Thin C shim: variadic ptrace, wait-status macros, process_vm_readv,
-        // and the libdwfl callbacks that unwind from a stack copy.
+        // the libdwfl callbacks that unwind from a stack copy, and the
+        // proc_service callbacks libthread_db calls (it finds them by name).
         .target(
             name: "CThreadwatch",
-            linkerSettings: [.linkedLibrary("dw"), .linkedLibrary("elf"), .linkedLibrary("stdc++")]
+            linkerSettings: [.linkedLibrary("dw"), .linkedLibrary("elf"), .linkedLibrary("stdc++"),
+                             .linkedLibrary("thread_db")]
         ),
         // Value types only: what a scan saw. No I/O.
         .target(name: "ThreadwatchModel"),

@@ -29,9 +29,12 @@ public struct Finding: Sendable, Equatable {
     public var cycle: [CycleEdge]
     public var advice: String?
     public var evidence: [String: EvidenceValue]
+    /// zombie_thread: the exited, unjoined thread.
+    public var zombie: ZombieDetail?
 
     public init(id: String, kind: Kind, severity: Severity, summary: String, threads: [Int32],
-                cycle: [CycleEdge] = [], advice: String? = nil, evidence: [String: EvidenceValue] = [:]) {
+                cycle: [CycleEdge] = [], advice: String? = nil, evidence: [String: EvidenceValue] = [:],
+                zombie: ZombieDetail? = nil) {
         self.id = id
         self.kind = kind
         self.severity = severity
@@ -40,6 +43,24 @@ public struct Finding: Sendable, Equatable {
         self.cycle = cycle
         self.advice = advice
         self.evidence = evidence
+        self.zombie = zombie
+    }
+}
+
+/// report v1 `finding.zombie`.
+public struct ZombieDetail: Sendable, Equatable {
+    /// "handle_request (server.c:88)", or the address when unnamed.
+    public var startRoutine: String
+    public var descriptor: UInt64
+    public var stackBytes: UInt64?
+    /// Seconds since the epoch at which a scan first saw it.
+    public var firstSeen: Double
+
+    public init(startRoutine: String, descriptor: UInt64, stackBytes: UInt64?, firstSeen: Double) {
+        self.startRoutine = startRoutine
+        self.descriptor = descriptor
+        self.stackBytes = stackBytes
+        self.firstSeen = firstSeen
     }
 }
 

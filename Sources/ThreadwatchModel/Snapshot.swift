@@ -5,12 +5,19 @@ public struct Snapshot: Sendable, Equatable {
     public var threads: [ThreadSnapshot]
     public var scan: ScanInfo
     public var host: HostInfo?
+    /// Exited threads nobody joined, as libthread_db lists them.
+    public var zombies: [ZombieThread]
+    /// libthread_db served the scan: an empty `zombies` means none, not unknown.
+    public var zombiesChecked: Bool
 
-    public init(process: ProcessSummary, threads: [ThreadSnapshot], scan: ScanInfo, host: HostInfo? = nil) {
+    public init(process: ProcessSummary, threads: [ThreadSnapshot], scan: ScanInfo, host: HostInfo? = nil,
+                zombies: [ZombieThread] = [], zombiesChecked: Bool = false) {
         self.process = process
         self.threads = threads
         self.scan = scan
         self.host = host
+        self.zombies = zombies
+        self.zombiesChecked = zombiesChecked
     }
 
     public func thread(tid: Int32) -> ThreadSnapshot? { threads.first { $0.tid == tid } }
@@ -25,9 +32,12 @@ public struct ProcessSummary: Sendable, Equatable {
     public var state: String
     /// e.g. "glibc 2.36", "musl", "static", "unknown"
     public var libc: String?
+    /// Start time in clock ticks after boot (/proc/PID/stat field 22): with
+    /// the boot id and pid, names this process across scans.
+    public var startTime: UInt64?
 
     public init(pid: Int32, ppid: Int32? = nil, comm: String, exe: String? = nil,
-                cmdline: [String] = [], state: String = "S", libc: String? = nil) {
+                cmdline: [String] = [], state: String = "S", libc: String? = nil, startTime: UInt64? = nil) {
         self.pid = pid
         self.ppid = ppid
         self.comm = comm
@@ -35,6 +45,7 @@ public struct ProcessSummary: Sendable, Equatable {
         self.cmdline = cmdline
         self.state = state
         self.libc = libc
+        self.startTime = startTime
     }
 }
 

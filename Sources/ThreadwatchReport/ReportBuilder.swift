@@ -86,7 +86,12 @@ public enum ReportBuilder {
                                    frames: $0.frames.map(frame))
             },
             evidence: f.evidence.isEmpty ? nil : .object(f.evidence.mapValues(json)),
-            advice: f.advice)
+            advice: f.advice,
+            zombie: f.zombie.map { z in
+                ReportV1.Zombie(startRoutine: z.startRoutine, threadDescriptor: hex(z.descriptor),
+                                stackBytes: z.stackBytes.map { Int(clamping: $0) },
+                                firstSeen: rfc3339(Date(timeIntervalSince1970: z.firstSeen)))
+            })
     }
 
     static func json(_ e: EvidenceValue) -> JSONValue {

@@ -135,6 +135,14 @@ extension ReportV1.Finding {
         }
         if let evidence { w.key("evidence"); evidence.write(to: &w) }
         w.field("advice", advice)
+        if let zombie {
+            w.object("zombie") { w in
+                w.field("start_routine", zombie.startRoutine)
+                w.field("thread_descriptor", zombie.threadDescriptor)
+                w.field("stack_bytes", zombie.stackBytes)
+                w.field("first_seen", zombie.firstSeen)
+            }
+        }
         w.endObject()
     }
 }

@@ -175,6 +175,21 @@ public struct ReportV1: Codable, Sendable, Equatable {
         public var cycle: [CycleEdge]?
         public var evidence: JSONValue?
         public var advice: String?
+        public var zombie: Zombie? = nil
+    }
+
+    /// `finding.zombie`: an exited thread nobody joined.
+    public struct Zombie: Codable, Sendable, Equatable {
+        public var startRoutine: String?
+        public var threadDescriptor: String
+        public var stackBytes: Int?
+        public var firstSeen: String?
+        enum CodingKeys: String, CodingKey {
+            case startRoutine = "start_routine"
+            case threadDescriptor = "thread_descriptor"
+            case stackBytes = "stack_bytes"
+            case firstSeen = "first_seen"
+        }
     }
 }
 

@@ -194,12 +194,13 @@ enum FindingRenderer {
                 out += "\n"
             }
         }
-        for f in findings.filter({ $0.kind != .deadlock }).sorted(by: { $0.severity < $1.severity }) {
+        for f in findings.filter({ $0.kind != .deadlock && $0.kind != .zombieThread }).sorted(by: { $0.severity < $1.severity }) {
             out += "\(f.severity.rawValue.uppercased()) \(f.kind.rawValue): \(f.summary)\n"
             out += edges(f, snapshot: snapshot)
             if let advice = f.advice { out += "  advice: \(advice)\n" }
             out += "\n"
         }
+        out += ZombieLines.render(findings)
         return out
     }
 

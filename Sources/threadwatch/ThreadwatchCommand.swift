@@ -42,6 +42,9 @@ struct ThreadwatchCommand: ParsableCommand {
     @Option(name: .long, help: "Milliseconds before the second look that confirms a deadlock.")
     var confirmMs = 50
 
+    @Option(name: .long, help: ArgumentHelp("Directory that remembers when each zombie thread was first seen, across scans (default: $XDG_STATE_HOME/threadwatch or ~/.local/state/threadwatch).", valueName: "dir"))
+    var stateDir: String?
+
     func validate() throws {
         if procOnly && consistent { throw ValidationError("--proc-only never stops the target; --consistent stops it: pick one") }
         if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
@@ -60,14 +63,15 @@ struct ThreadwatchCommand: ParsableCommand {
         options.stackBytes = stackBytes
         options.sourceLines = sourceLines
 
-        let snapshot: Snapshot
+        var snapshot: Snapshot
         do {
             snapshot = try Scanner.scan(pid: pid, options: options)
         } catch {
             printError("threadwatch: \(error.message)")
             throw ExitCode(2)
         }
-        let findings = Detection.run(snapshot, confirmAfterMicros: confirmMs * 1000)
+        let firstSeen = ZombieMemory.firstSeen(&snapshot, stateDir: stateDir)
+        let findings = Detection.run(snapshot, confirmAfterMicros: confirmMs * 1000, zombieFirstSeen: firstSeen)
         if json {
             var writer = JSONStreamWriter(fd: 1)
             ReportBuilder.write(snapshot, findings: findings, to: &writer)
@@ -81,17 +85,19 @@ struct ThreadwatchCommand: ParsableCommand {
 
 /// Runs the detectors; candidates that need a second look get one.
 enum Detection {
-    static func run(_ snapshot: Snapshot, confirmAfterMicros: Int) -> [Finding] {
+    static func run(_ snapshot: Snapshot, confirmAfterMicros: Int, zombieFirstSeen: [String: Double] = [:]) -> [Finding] {
+        // An exited thread does not come back: zombies need no second look.
+        let zombies = ZombieDetector.detect(snapshot, firstSeen: zombieFirstSeen)
         let graph = WaitForGraph(snapshot)
         let suspects = Set(graph.cycles().flatMap { $0.map(\.waiter) }
             + graph.selfLoops().map(\.waiter) + graph.orphanedEdges().map(\.waiter))
-        guard !suspects.isEmpty else { return [] }
+        guard !suspects.isEmpty else { return zombies }
         // Two looks without stopping anything, the interval apart: the
         // suspects must not run in between and must show the same edges.
         let now = SecondLook.take(of: snapshot, tids: suspects)
         usleep(UInt32(confirmAfterMicros))
         let later = SecondLook.take(of: now, tids: suspects)
-        return DeadlockDetector.detect(first: snapshot, confirm: [now, later])
+        return DeadlockDetector.detect(first: snapshot, confirm: [now, later]) + zombies
     }
 }
 

@@ -18,6 +18,19 @@ int tw_ptrace_seize(pid_t tid);
 int tw_ptrace_interrupt(pid_t tid);
 int tw_ptrace_detach(pid_t tid, int signal);
 int tw_ptrace_getregs(pid_t tid, struct user_regs_struct *regs);
+// For --watch (ptrace(2): PTRACE_SEIZE's data is the option mask; the
+// event message of a fork/vfork/clone stop is the new task's tid).
+int tw_ptrace_seize_options(pid_t tid, unsigned long options);
+int tw_ptrace_setoptions(pid_t tid, unsigned long options);
+int tw_ptrace_cont(pid_t tid, int signal);
+int tw_ptrace_listen(pid_t tid);
+int tw_ptrace_geteventmsg(pid_t tid, unsigned long *message);
+enum {
+    TW_PTRACE_O_TRACEFORK = 0x2, TW_PTRACE_O_TRACEVFORK = 0x4,
+    TW_PTRACE_O_TRACECLONE = 0x8, TW_PTRACE_O_TRACEEXEC = 0x10,
+    TW_PTRACE_EVENT_FORK = 1, TW_PTRACE_EVENT_VFORK = 2, TW_PTRACE_EVENT_CLONE = 3,
+    TW_PTRACE_EVENT_EXEC = 4, TW_PTRACE_EVENT_STOP = 128,
+};
 
 // ---- waitpid over every tracee: returns the tid, 0 (nothing ready with
 // nohang), or -errno ----

@@ -111,6 +111,12 @@ final class ProcessScan {
         trace.mark("symbolize")
         let model = GlibcLockModel(memory: RemoteMemory(pid: pid), threads: threads, dataSymbol: symbolizer.dataSymbol)
         threads = model.annotate(threads)
+        // Exited threads nobody joined, from libthread_db: nothing is stopped.
+        let zombies = ZombieCollector.scan(pid: pid, unwinder: unwinder, symbolizer: symbolizer) { [unowned self] address in
+            if self.map.mapping(containing: address) == nil { self.reloadMapOnce() }
+            return self.map.stackRegion(containing: address)
+        }
+        if let warning = zombies.warning { warnings.append(warning) }
         trace.mark("locks")
 
         let process = ProcessSummary(
@@ -118,11 +124,12 @@ final class ProcessScan {
             exe: ProcFile.symlink("/proc/\(pid)/exe"),
             cmdline: (ProcFile.text("/proc/\(pid)/cmdline") ?? "").split(separator: "\0").map(String.init),
             state: target.stat.state,
-            libc: LibcIdentifier.identify(map))
+            libc: LibcIdentifier.identify(map), startTime: target.stat.startTime)
         let scan = ScanInfo(mode: options.mode, attach: attach, startedAt: startedAt,
                             durationMicros: MonotonicClock.micros() - t0,
                             longestStopMicros: longestStop, warnings: warnings)
-        return Snapshot(process: process, threads: threads, scan: scan, host: HostReader.read())
+        return Snapshot(process: process, threads: threads, scan: scan, host: HostReader.read(),
+                        zombies: zombies.zombies ?? [], zombiesChecked: zombies.zombies != nil)
     }
 
     /// Gone, or a zombie whose threads have all exited.
