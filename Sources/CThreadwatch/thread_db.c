@@ -16,8 +16,8 @@
 // the program that links it, so they must stay global and spelled as here.
 
 // One entry per name td_symbol_list() says libthread_db may ask for, sorted
-// by name, resolved in one pass over the modules' symbol tables: a pass per
-// name costs ~0.25 ms each against libc's full .symtab (libc6-dbg), ~6 ms in all.
+// by name and resolved in one pass over glibc's symbol tables (~1 ms here):
+// a search per name through every module cost ~0.4 ms each, ~7 ms a scan.
 struct symbol_entry {
     const char *name;
     psaddr_t address;  // 0: not defined in any module
@@ -184,7 +184,6 @@ enum { MAX_THREADS = 1 << 20 };
 struct listing {
     tw_td_thread *out;
     int max, count;
-    td_err_e info_error;
 };
 
 static int32_t state_of(td_thr_state_e state) {
@@ -200,11 +199,8 @@ static int on_thread(const td_thrhandle_t *handle, void *arg) {
     if (listing->count >= MAX_THREADS) return 1;
     td_thrinfo_t info;
     td_err_e rc = td_thr_get_info(handle, &info);
-    if (rc != TD_OK) {
-        // A thread being created or freed right now: skip it, keep listing.
-        listing->info_error = rc;
-        return 0;
-    }
+    // A thread being created or freed right now: skip it, keep listing.
+    if (rc != TD_OK) return 0;
     if (listing->count < listing->max) {
         listing->out[listing->count] = (tw_td_thread){
             .lid = info.ti_lid,
@@ -263,7 +259,7 @@ int tw_threaddb_list(pid_t pid, Dwfl *dwfl, tw_td_thread *out, int max,
     if (rc != TD_OK) {
         set_error(error, error_length, "td_ta_new", rc);
     } else {
-        struct listing listing = { out, max, 0, TD_OK };
+        struct listing listing = { out, max, 0 };
         // NULL signal mask (TD_SIGNO_MASK): no filtering by signal mask.
         rc = td_ta_thr_iter(agent, on_thread, &listing, TD_THR_ANY_STATE, TD_THR_LOWEST_PRIORITY,
                             TD_SIGNO_MASK, TD_THR_ANY_USER_FLAGS);
