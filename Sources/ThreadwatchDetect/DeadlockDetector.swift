@@ -70,6 +70,10 @@ public enum DeadlockDetector {
             let edges = byLock[address]!
             let lock = edges[0].lock
             let waiters = edges.map(\.waiter).sorted()
+            if let finding = ForkChildDeadlock.finding(first, lock: lock, owner: edges[0].holder, waiters: waiters, gap: gap) {
+                findings.append(finding)
+                continue
+            }
             findings.append(Finding(
                 id: StableID.make("orphaned_lock", ["\(address)"] + waiters.map { "\($0)" }),
                 kind: .orphanedLock, severity: .error,

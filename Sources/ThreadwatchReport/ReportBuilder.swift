@@ -91,6 +91,11 @@ public enum ReportBuilder {
                 ReportV1.Zombie(startRoutine: z.startRoutine, threadDescriptor: hex(z.descriptor),
                                 stackBytes: z.stackBytes.map { Int(clamping: $0) },
                                 firstSeen: rfc3339(Date(timeIntervalSince1970: z.firstSeen)))
+            },
+            fork: f.fork.map { k in
+                ReportV1.Fork(parentPid: k.parentPid, childPid: k.childPid, forkingTid: k.forkingTid,
+                              threadsAtFork: k.threadsAtFork, execFollowed: k.execFollowed,
+                              inheritedLocks: k.inheritedLocks.map(blockedOn))
             })
     }
 

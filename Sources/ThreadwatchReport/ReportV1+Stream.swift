@@ -143,6 +143,16 @@ extension ReportV1.Finding {
                 w.field("first_seen", zombie.firstSeen)
             }
         }
+        if let fork {
+            w.object("fork") { w in
+                w.field("parent_pid", fork.parentPid)
+                w.field("child_pid", fork.childPid)
+                w.field("forking_tid", fork.forkingTid)
+                w.field("threads_at_fork", fork.threadsAtFork)
+                w.field("exec_followed", fork.execFollowed)
+                if let locks = fork.inheritedLocks { w.array("inherited_locks", locks) { w, lock in lock.write(to: &w) } }
+            }
+        }
         w.endObject()
     }
 }

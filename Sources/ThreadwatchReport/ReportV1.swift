@@ -176,6 +176,25 @@ public struct ReportV1: Codable, Sendable, Equatable {
         public var evidence: JSONValue?
         public var advice: String?
         public var zombie: Zombie? = nil
+        public var fork: Fork? = nil
+    }
+
+    /// `finding.fork`: a fork of a multithreaded process, or a child hung on a lock it inherited.
+    public struct Fork: Codable, Sendable, Equatable {
+        public var parentPid: Int32?
+        public var childPid: Int32?
+        public var forkingTid: Int32?
+        public var threadsAtFork: Int?
+        public var execFollowed: Bool?
+        public var inheritedLocks: [BlockedOn]?
+        enum CodingKeys: String, CodingKey {
+            case parentPid = "parent_pid"
+            case childPid = "child_pid"
+            case forkingTid = "forking_tid"
+            case threadsAtFork = "threads_at_fork"
+            case execFollowed = "exec_followed"
+            case inheritedLocks = "inherited_locks"
+        }
     }
 
     /// `finding.zombie`: an exited thread nobody joined.

@@ -197,10 +197,27 @@ enum FindingRenderer {
         for f in findings.filter({ $0.kind != .deadlock && $0.kind != .zombieThread }).sorted(by: { $0.severity < $1.severity }) {
             out += "\(f.severity.rawValue.uppercased()) \(f.kind.rawValue): \(f.summary)\n"
             out += edges(f, snapshot: snapshot)
+            if f.kind == .forkChildDeadlock { out += inheritedLockOwners(f, snapshot: snapshot) }
             if let advice = f.advice { out += "  advice: \(advice)\n" }
             out += "\n"
         }
         out += ZombieLines.render(findings)
+        return out
+    }
+
+    /// Where the owners of a fork child's inherited locks are in the parent now.
+    static func inheritedLockOwners(_ f: Finding, snapshot: Snapshot) -> String {
+        guard let parent = snapshot.forkParent else { return "" }
+        var out = ""
+        for lock in f.fork?.inheritedLocks ?? [] {
+            guard let owner = lock.ownerTid, let holder = parent.lockHolders[owner] else { continue }
+            out += "  in parent \(parent.pid), thread \(owner) \"\(holder.name)\" holds it and is \(holder.doing)\n"
+            // Its own code, innermost first: where it sleeps and where it took the lock.
+            let program = holder.frames.drop { $0 != TextRenderer.callerFrame(holder.frames) }.prefix(3)
+            for (i, frame) in program.enumerated() {
+                out += "      \(i == 0 ? "at" : "from") \(frame.function ?? "??")\(frame.file.map { " (\(TextRenderer.basename($0))\(frame.line.map { ":\($0)" } ?? ""))" } ?? "")\n"
+            }
+        }
         return out
     }
 
