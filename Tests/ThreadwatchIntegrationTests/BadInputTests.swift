@@ -100,18 +100,29 @@ final class BadInputTests: XCTestCase {
     }
 
     func testSigintDuringScan_releasesEveryThread() throws {
+        try assertSignalDuringScanReleasesEveryThread(SIGINT, name: "SIGINT")
+    }
+
+    func testSigtermDuringScan_releasesEveryThread() throws {
+        try assertSignalDuringScanReleasesEveryThread(SIGTERM, name: "SIGTERM")
+    }
+
+    /// Signals threadwatch mid-scan, sooner each try until one lands inside it.
+    func assertSignalDuringScanReleasesEveryThread(_ signal: Int32, name: String,
+                                                   file: StaticString = #filePath, line: UInt = #line) throws {
         let fixture = try Fixture(["many", "2000"], timeout: 60)
         var interrupted = false
         for delay in [40_000, 20_000, 10_000, 3_000] where !interrupted {
             let result = try Threadwatch.run(["--pid", "\(fixture.pid)", "--batch-size", "4"]) { pid in
                 usleep(useconds_t(delay))
-                kill(pid, SIGINT)
+                kill(pid, signal)
             }
-            if result.status == 2 && result.stderr.contains("SIGINT") { interrupted = true }
+            if result.status == 2 && result.stderr.contains(name) { interrupted = true }
             usleep(20_000)
-            XCTAssertFalse(fixture.taskStates.values.contains { $0 == "t" || $0 == "T" }, "no thread left stopped after SIGINT")
+            XCTAssertFalse(fixture.taskStates.values.contains { $0 == "t" || $0 == "T" },
+                           "no thread left stopped after \(name)", file: file, line: line)
         }
-        XCTAssertTrue(interrupted, "one SIGINT landed inside a scan")
+        XCTAssertTrue(interrupted, "one \(name) landed inside a scan", file: file, line: line)
     }
 
     func testUsageErrors() throws {
