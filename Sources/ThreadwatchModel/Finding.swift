@@ -31,6 +31,8 @@ public struct Finding: Sendable, Equatable {
     public var evidence: [String: EvidenceValue]
     /// zombie_thread: the exited, unjoined thread.
     public var zombie: ZombieDetail?
+    /// fork_child_deadlock / fork_hazard: the fork and the locks it left held.
+    public var fork: ForkInfo?
 
     public init(id: String, kind: Kind, severity: Severity, summary: String, threads: [Int32],
                 cycle: [CycleEdge] = [], advice: String? = nil, evidence: [String: EvidenceValue] = [:],

@@ -9,6 +9,9 @@ public struct Snapshot: Sendable, Equatable {
     public var zombies: [ZombieThread]
     /// libthread_db served the scan: an empty `zombies` means none, not unknown.
     public var zombiesChecked: Bool
+    /// Set when some lock's owner is not a thread of this process: its parent,
+    /// in case this is a fork child holding locks inherited from it.
+    public var forkParent: ForkParent?
 
     public init(process: ProcessSummary, threads: [ThreadSnapshot], scan: ScanInfo, host: HostInfo? = nil,
                 zombies: [ZombieThread] = [], zombiesChecked: Bool = false) {

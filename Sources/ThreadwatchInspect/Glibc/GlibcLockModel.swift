@@ -37,19 +37,23 @@ struct GlibcLockModel {
         self.tidByDescriptor = byDescriptor
     }
 
-    func annotate(_ threads: [ThreadSnapshot]) -> [ThreadSnapshot] {
+    /// `readSchedNow`: the target was not stopped (--proc-only), so a lock
+    /// waiter's /proc/.../sched still says when it last ran; after a ptrace
+    /// stop it would say "just now", so only views read before the stop count.
+    func annotate(_ threads: [ThreadSnapshot], readSchedNow: Bool) -> [ThreadSnapshot] {
         let now = SchedClock.nowMillis()
         return threads.map { thread in
             var thread = thread
             thread.blockedOn = blockedOn(thread)
-            // sched's se.exec_start (ms of sched_clock) is when it last ran.
-            if let lock = thread.blockedOn, lock.kind != .syscall, thread.state == "S" || thread.state == "D" {
+            let asleep = thread.state == "S" || thread.state == "D"
+            if readSchedNow, thread.schedStats.isEmpty, let lock = thread.blockedOn, lock.kind != .syscall, asleep {
                 thread.schedStats = SchedParser.parse(ProcFile.bytes("/proc/\(memory.pid)/task/\(thread.tid)/sched") ?? [])
             }
-            if thread.blockedOn != nil, thread.state == "S" || thread.state == "D",
-               let lastRan = thread.schedStats["se.exec_start"], let now {
+            // se.exec_start (ms of sched_clock) is when it last ran; sched_clock
+            // is per CPU, so allow a little skew before calling it unknown.
+            if thread.blockedOn != nil, asleep, let lastRan = thread.schedStats["se.exec_start"], let now {
                 let since = Int((now - lastRan) * 1000)
-                if since >= 0 { thread.blockedOn?.sinceMicros = since }
+                if since >= -5_000 { thread.blockedOn?.sinceMicros = max(0, since) }
             }
             return thread
         }

@@ -19,10 +19,13 @@ struct KernelView: Sendable {
         guard let statBytes = ProcFile.bytes(base + "/stat"), let stat = TaskStat.parse(statBytes) else { return nil }
         let status = TaskStatus.parse(ProcFile.bytes(base + "/status") ?? [])
         let wchan = ProcFile.text(base + "/wchan").flatMap { $0.isEmpty || $0 == "0" ? nil : $0 }
-        // /proc/.../sched is the dearest file; it is read later, only for
-        // threads found blocked on a lock (GlibcLockModel: "blocked since").
+        // /proc/.../sched (when the thread last ran: "blocked since") is the
+        // dearest file: read it only for threads asleep in a futex wait, and
+        // now, before a stop of ours makes them run.
+        let inFutex = (stat.state == "S" || stat.state == "D") && (wchan?.contains("futex") ?? false)
+        let sched = inFutex ? SchedParser.parse(ProcFile.bytes(base + "/sched") ?? []) : [:]
         let syscall = withSyscall ? ProcFile.text(base + "/syscall").flatMap(SyscallParser.parse) : nil
-        return KernelView(tid: tid, stat: stat, status: status, wchan: wchan, sched: [:], syscall: syscall)
+        return KernelView(tid: tid, stat: stat, status: status, wchan: wchan, sched: sched, syscall: syscall)
     }
 }
 

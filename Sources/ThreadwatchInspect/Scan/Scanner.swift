@@ -110,7 +110,12 @@ final class ProcessScan {
         }
         trace.mark("symbolize")
         let model = GlibcLockModel(memory: RemoteMemory(pid: pid), threads: threads, dataSymbol: symbolizer.dataSymbol)
-        threads = model.annotate(threads)
+        threads = model.annotate(threads, readSchedNow: attach == .procOnly)
+        // Lock owners that are not threads here: maybe a fork child's inheritance.
+        let live = Set(threads.map(\.tid))
+        let foreignOwners = Set(threads.compactMap { $0.blockedOn?.ownerTid }.filter { !live.contains($0) })
+        let forkParent = foreignOwners.isEmpty ? nil
+            : ForkParentReader.read(pid: pid, ppid: target.stat.ppid, owners: foreignOwners, sourceLines: options.sourceLines)
         // Exited threads nobody joined, from libthread_db: nothing is stopped.
         let zombies = ZombieCollector.scan(pid: pid, unwinder: unwinder, symbolizer: symbolizer) { [unowned self] address in
             if self.map.mapping(containing: address) == nil { self.reloadMapOnce() }
@@ -128,8 +133,10 @@ final class ProcessScan {
         let scan = ScanInfo(mode: options.mode, attach: attach, startedAt: startedAt,
                             durationMicros: MonotonicClock.micros() - t0,
                             longestStopMicros: longestStop, warnings: warnings)
-        return Snapshot(process: process, threads: threads, scan: scan, host: HostReader.read(),
-                        zombies: zombies.zombies ?? [], zombiesChecked: zombies.zombies != nil)
+        var snapshot = Snapshot(process: process, threads: threads, scan: scan, host: HostReader.read(),
+                                zombies: zombies.zombies ?? [], zombiesChecked: zombies.zombies != nil)
+        snapshot.forkParent = forkParent
+        return snapshot
     }
 
     /// Gone, or a zombie whose threads have all exited.
