@@ -32,6 +32,26 @@ int tw_ptrace_getregs(pid_t tid, struct user_regs_struct *regs) {
     return result_of(ptrace(PTRACE_GETREGS, tid, NULL, regs));
 }
 
+int tw_ptrace_seize_options(pid_t tid, unsigned long options) {
+    return result_of(ptrace(PTRACE_SEIZE, tid, NULL, (void *)options));
+}
+
+int tw_ptrace_setoptions(pid_t tid, unsigned long options) {
+    return result_of(ptrace(PTRACE_SETOPTIONS, tid, NULL, (void *)options));
+}
+
+int tw_ptrace_cont(pid_t tid, int signal) {
+    return result_of(ptrace(PTRACE_CONT, tid, NULL, (void *)(long)signal));
+}
+
+int tw_ptrace_listen(pid_t tid) {
+    return result_of(ptrace(PTRACE_LISTEN, tid, NULL, NULL));
+}
+
+int tw_ptrace_geteventmsg(pid_t tid, unsigned long *message) {
+    return result_of(ptrace(PTRACE_GETEVENTMSG, tid, NULL, message));
+}
+
 pid_t tw_wait_any(int *status, int nohang) {
     pid_t rc = waitpid(-1, status, __WALL | (nohang ? WNOHANG : 0));
     return rc == -1 ? -errno : rc;

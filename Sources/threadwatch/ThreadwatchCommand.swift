@@ -45,17 +45,26 @@ struct ThreadwatchCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Directory that remembers when each zombie thread was first seen, across scans (default: $XDG_STATE_HOME/threadwatch or ~/.local/state/threadwatch).", valueName: "dir"))
     var stateDir: String?
 
+    @Option(name: .long, help: ArgumentHelp("Stay attached this long (fork, vfork, clone and exec events on) and report every fork of a multithreaded process (fork_hazard); Ctrl-C ends it early.", valueName: "seconds"))
+    var watch: Double?
+
     func validate() throws {
         if procOnly && consistent { throw ValidationError("--proc-only never stops the target; --consistent stops it: pick one") }
         if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
         if stackBytes < 512 || stackBytes > 8 << 20 { throw ValidationError("--stack-bytes must be between 512 and 8388608") }
         if confirmMs < 0 || confirmMs > 60_000 { throw ValidationError("--confirm-ms must be between 0 and 60000") }
+        if let watch {
+            if !(watch > 0 && watch <= 86_400) { throw ValidationError("--watch must be more than 0 and at most 86400 seconds") }
+            if consistent { throw ValidationError("--watch reports forks as they happen; --consistent is for one snapshot: pick one") }
+            if procOnly { throw ValidationError("--watch needs ptrace to see forks; --proc-only never attaches: pick one") }
+        }
     }
 
     func run() throws {
         tw_install_stop_signals()
         // Never wait on the network for debug info (DESIGN.md).
         unsetenv("DEBUGINFOD_URLS")
+        if let watch { return try runWatch(seconds: watch) }
         var options = ScanOptions()
         options.attach = procOnly ? .procOnly : .ptrace
         options.consistent = consistent

@@ -100,6 +100,28 @@ final class Fixture {
 
     func send(_ line: String) { input.fileHandleForWriting.write((line + "\n").data(using: .utf8)!) }
 
+    private var unread = Data()
+
+    /// The next stdout line after READY that starts with `prefix` (bounded wait); earlier lines are skipped.
+    func nextLine(prefix: String, timeout: TimeInterval = 10) -> String? {
+        let fd = output.fileHandleForReading.fileDescriptor
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            while let newline = unread.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = String(decoding: unread[unread.startIndex..<newline], as: UTF8.self)
+                unread = Data(unread[(newline + 1)...])
+                if line.hasPrefix(prefix) { return line }
+            }
+            guard Date() < deadline else { return nil }
+            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&pfd, 1, 100) > 0 else { continue }
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            let n = read(fd, &chunk, chunk.count)
+            if n <= 0 { return nil }
+            unread.append(contentsOf: chunk[0..<n])
+        }
+    }
+
     /// Kernel state letter of every thread of the fixture.
     var taskStates: [Int32: String] { ProcView.taskStates(pid) }
 }
