@@ -85,6 +85,14 @@ struct GlibcLockModel {
         case .semaphore?:
             return BlockedOn(kind: .semaphore, address: address, symbol: dataSymbol(address))
         case nil:
+            // A priority-inheritance futex names its owner in the word by
+            // kernel contract (Documentation/locking/pi-futex.rst), whoever
+            // built the lock on it: Swift's Mutex, PI pthread mutexes, others.
+            if command == 6 || command == 13, let word = memory.readUInt32(address) {
+                let owner = Int32(bitPattern: word & Self.futexTidMask)
+                return BlockedOn(kind: .mutex, address: address, symbol: dataSymbol(address),
+                                 ownerTid: owner > 0 ? owner : nil, detail: "priority-inheritance futex")
+            }
             return BlockedOn(kind: .futex, address: address, symbol: dataSymbol(address),
                              detail: "futex op \(command)")
         }
