@@ -18,7 +18,7 @@ let package = Package(
         .target(
             name: "CThreadwatch",
             linkerSettings: [.linkedLibrary("dw"), .linkedLibrary("elf"), .linkedLibrary("stdc++"),
-                             .linkedLibrary("thread_db")]
+                             .linkedLibrary("thread_db"), .linkedLibrary("capstone")]
         ),
         // Value types only: what a scan saw. No I/O.
         .target(name: "ThreadwatchModel"),

@@ -101,4 +101,7 @@ Dwfl_Module *tw_module_for_data(Dwfl *dwfl, uint64_t address);
 // ---- libthread_db: threads as glibc lists them (zombies included) ----
 #include "cthreadwatch_threaddb.h"
 
+// ---- perf events and instruction decoding, for --sample ----
+#include "cthreadwatch_perf.h"
+
 #endif
