@@ -157,6 +157,9 @@ public struct BlockedOn: Sendable, Equatable, Hashable {
     public var recursive: Bool
     /// Short description for syscall waits ("read() on fd 7").
     public var detail: String?
+    /// The lock keeps no owner (Rust's std Mutex): `ownerTid`, when set, was
+    /// inferred, not read.
+    public var ownerUnrecorded: Bool = false
 
     public init(kind: Kind, address: UInt64? = nil, symbol: String? = nil, ownerTid: Int32? = nil,
                 sinceMicros: Int? = nil, recursive: Bool = false, detail: String? = nil) {

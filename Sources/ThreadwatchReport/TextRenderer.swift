@@ -127,15 +127,36 @@ public enum TextRenderer {
     /// Libraries whose frames are the lock's machinery, not the caller's code.
     static let systemModules = ["libc.so", "libpthread.so", "ld-linux", "libstdc++.so", "libgcc_s.so", "libc++"]
 
-    /// Library code compiled into the program (C++ headers' inline wrappers).
-    static let wrapperPrefixes = ["__gthread", "std::", "__gnu_cxx::", "_ZL20__gthread", "_ZNSt", "_ZSt"]
+    /// Library code compiled into the program (C++ headers' inline wrappers,
+    /// Rust's std and core, whose v0-mangled names start "_R" and name the crate).
+    static let wrapperPrefixes = ["__gthread", "std::", "core::", "alloc::", "__gnu_cxx::", "_ZL20__gthread", "_ZNSt", "_ZSt"]
+
+    /// "transfer (abba.c:25)": the file is left out when it is library source
+    /// inlined into the function, which would point at the wrong code.
+    public static func shortLocation(_ f: Frame) -> String {
+        var text = f.function ?? "0x" + String(f.pc, radix: 16)
+        if let file = f.file, !isLibrarySource(file) {
+            text += " (\(basename(file))\(f.line.map { ":\($0)" } ?? ""))"
+        }
+        return text
+    }
+
+    static func isLibraryWrapper(_ name: String) -> Bool {
+        if wrapperPrefixes.contains(where: { name.hasPrefix($0) }) { return true }
+        return name.hasPrefix("_R") && ["3std", "4core", "5alloc"].contains { name.contains($0) }
+    }
+
+    /// A location inside library source (inlined into the caller): not where the caller is.
+    static func isLibrarySource(_ file: String) -> Bool {
+        ["/usr/include/", "/rustc/", "/usr/lib/gcc/"].contains { file.hasPrefix($0) }
+    }
 
     /// The first frame in the program's own code: where it waits, as a person reads it.
     public static func callerFrame(_ frames: [Frame]) -> Frame? {
         frames.first { f in
             guard let m = f.module.map(basename), !systemModules.contains(where: { m.hasPrefix($0) }) else { return false }
-            if let name = f.function, wrapperPrefixes.contains(where: { name.hasPrefix($0) }) { return false }
-            return !(f.file?.hasPrefix("/usr/include/") ?? false)
+            if let name = f.function, isLibraryWrapper(name) { return false }
+            return true
         } ?? frames.first
     }
 
@@ -215,7 +236,7 @@ enum FindingRenderer {
             // Its own code, innermost first: where it sleeps and where it took the lock.
             let program = holder.frames.drop { $0 != TextRenderer.callerFrame(holder.frames) }.prefix(3)
             for (i, frame) in program.enumerated() {
-                out += "      \(i == 0 ? "at" : "from") \(frame.function ?? "??")\(frame.file.map { " (\(TextRenderer.basename($0))\(frame.line.map { ":\($0)" } ?? ""))" } ?? "")\n"
+                out += "      \(i == 0 ? "at" : "from") \(TextRenderer.shortLocation(frame))\n"
             }
         }
         return out
@@ -230,9 +251,10 @@ enum FindingRenderer {
             var lock = edge.lock.kind.rawValue.replacing("_", with: " ")
             if let a = edge.lock.address { lock += " \(TextRenderer.hex(a))" }
             if let s = edge.lock.symbol { lock += " (\(s))" }
-            out += "  thread \(edge.tid) \"\(waiter?.name ?? "?")\" waits for \(lock) held by thread \(edge.holderTid) \"\(holder?.name ?? "?")\"\n"
+            let inferred = edge.lock.ownerUnrecorded ? " (inferred: the lock records no owner; only this thread refers to it)" : ""
+            out += "  thread \(edge.tid) \"\(waiter?.name ?? "?")\" waits for \(lock) held by thread \(edge.holderTid) \"\(holder?.name ?? "?")\"\(inferred)\n"
             if let at = TextRenderer.callerFrame(edge.frames) {
-                out += "      at \(at.function ?? "??")\(at.file.map { " (\(TextRenderer.basename($0))\(at.line.map { ":\($0)" } ?? ""))" } ?? "")\n"
+                out += "      at \(TextRenderer.shortLocation(at))\n"
             }
         }
         return out

@@ -70,6 +70,12 @@ struct GlibcLockModel {
         switch primitive {
         case .mutex?:
             return mutex(at: address, command: command)
+        case .rustMutex?:
+            // The futex word is all there is (0 free, 1 locked, 2 contended): no owner.
+            var lock = BlockedOn(kind: .mutex, address: address, symbol: dataSymbol(address),
+                                 detail: "Rust std::sync::Mutex, which records no owner")
+            lock.ownerUnrecorded = true
+            return lock
         case .rwlockRead?, .rwlockWrite?:
             return rwlock(futex: address, write: primitive == .rwlockWrite)
         case .join?:
@@ -163,6 +169,8 @@ final class PrimitiveCache {
 /// Which glibc primitive a futex wait belongs to, read off the top frames.
 enum Primitive: Equatable {
     case mutex, rwlockRead, rwlockWrite, join, stdio, condvar, semaphore
+    /// Rust's std::sync::Mutex on a futex (library/std/src/sys/sync/mutex/futex.rs).
+    case rustMutex
 
     /// Frames searched: the wait sits a few frames under the primitive.
     static let depth = 8
@@ -176,6 +184,9 @@ enum Primitive: Equatable {
     }
 
     static func classify(_ name: String) -> Primitive? {
+        // Rust std: legacy-mangled and demangled names say "mutex::futex::Mutex::lock_contended";
+        // v0-mangled ones "5mutex5futex...14lock_contended".
+        if name.contains("lock_contended") && name.contains("mutex") && name.contains("futex") { return .rustMutex }
         if name.contains("pthread_mutex_") && (name.contains("lock") ) && !name.contains("unlock") { return .mutex }
         if name.contains("pthread_rwlock_rdlock") || name.contains("pthread_rwlock_timedrdlock")
             || name.contains("pthread_rwlock_clockrdlock") { return .rwlockRead }

@@ -111,6 +111,7 @@ final class ProcessScan {
         trace.mark("symbolize")
         let model = GlibcLockModel(memory: RemoteMemory(pid: pid), threads: threads, dataSymbol: symbolizer.dataSymbol)
         threads = model.annotate(threads, readSchedNow: attach == .procOnly)
+        threads = StackReferenceOwners.infer(threads, memory: RemoteMemory(pid: pid))
         // Lock owners that are not threads here: maybe a fork child's inheritance.
         let live = Set(threads.map(\.tid))
         let foreignOwners = Set(threads.compactMap { $0.blockedOn?.ownerTid }.filter { !live.contains($0) })

@@ -37,12 +37,12 @@ public enum SecondLook {
             t.blockedOn.flatMap { b in b.address.flatMap { a in b.symbol.map { (a, $0) } } }
         }, uniquingKeysWith: { a, _ in a })
         let model = GlibcLockModel(memory: RemoteMemory(pid: pid), threads: refreshed, dataSymbol: { symbols[$0] })
-        next.threads = refreshed.map { thread in
+        next.threads = StackReferenceOwners.infer(refreshed.map { thread in
             guard tids.contains(thread.tid) else { return thread }
             var thread = thread
             thread.blockedOn = model.blockedOn(thread)
             return thread
-        }
+        }, memory: RemoteMemory(pid: pid))
         return next
     }
 }

@@ -57,7 +57,8 @@ public final class Symbolizer {
         // Only a hit inside the symbol's extent counts (a lock in the heap
         // right after a global must not take the global's name).
         guard sym.st_size == 0 || offset < sym.st_size else { return nil }
-        return offset == 0 ? String(cString: name) : "\(String(cString: name))+0x\(String(offset, radix: 16))"
+        let text = Self.demangled(name)
+        return offset == 0 ? text : "\(text)+0x\(String(offset, radix: 16))"
     }
 
     private func resolve(pc: UInt64, lookup: UInt64) -> [Frame] {
@@ -106,7 +107,19 @@ public final class Symbolizer {
     static func demangled(_ name: UnsafePointer<CChar>) -> String {
         guard let readable = tw_demangle(name) else { return String(cString: name) }
         defer { free(readable) }
-        return String(cString: readable)
+        return withoutRustHash(String(cString: readable))
+    }
+
+    /// Rust's legacy mangling ends a path in "::h" and 16 hex digits, a hash
+    /// that only tells crate versions apart: "abba::transfer::h0c09...".
+    static func withoutRustHash(_ name: String) -> String {
+        let bytes = Array(name.utf8)
+        guard bytes.count > 19 else { return name }
+        let cut = bytes.count - 19  // "::h" + 16 hex digits
+        guard bytes[cut] == UInt8(ascii: ":"), bytes[cut + 1] == UInt8(ascii: ":"), bytes[cut + 2] == UInt8(ascii: "h"),
+              bytes[(cut + 3)...].allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) })
+        else { return name }
+        return String(decoding: bytes[..<cut], as: UTF8.self)
     }
 
     private func name(of module: OpaquePointer) -> String? {
