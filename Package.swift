@@ -7,6 +7,7 @@ let package = Package(
     name: "threadwatch",
     products: [
         .executable(name: "threadwatch", targets: ["threadwatch"]),
+        .library(name: "ThreadwatchRuntime", targets: ["ThreadwatchRuntime"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -20,10 +21,18 @@ let package = Package(
             linkerSettings: [.linkedLibrary("dw"), .linkedLibrary("elf"), .linkedLibrary("stdc++"),
                              .linkedLibrary("thread_db"), .linkedLibrary("capstone")]
         ),
+        // The runtime library (C + x86-64 asm): futex mutex, TLS descriptors,
+        // lock order, fibers; its registry layout is what RuntimeModel reads.
+        // Always optimised: it is a runtime, and the benchmark measures it.
+        .target(
+            name: "ThreadwatchRuntime",
+            cSettings: [.unsafeFlags(["-O2", "-g"])],
+            linkerSettings: [.linkedLibrary("pthread")]
+        ),
         // Value types only: what a scan saw. No I/O.
         .target(name: "ThreadwatchModel"),
         // The only layer that touches a live process.
-        .target(name: "ThreadwatchInspect", dependencies: ["CThreadwatch", "ThreadwatchModel"]),
+        .target(name: "ThreadwatchInspect", dependencies: ["CThreadwatch", "ThreadwatchModel", "ThreadwatchRuntime"]),
         // Pure functions of a Snapshot.
         .target(name: "ThreadwatchDetect", dependencies: ["ThreadwatchModel"]),
         // report v1 (Codable) and the text view.
@@ -45,6 +54,19 @@ let package = Package(
             name: "twfixture-cxx",
             path: "fixtures/twfixture-cxx",
             cxxSettings: [.unsafeFlags(["-g"])]
+        ),
+        // Fixtures and stress tests on the runtime library.
+        .executableTarget(
+            name: "twfixture-runtime",
+            dependencies: ["ThreadwatchRuntime"],
+            path: "fixtures/twfixture-runtime",
+            cSettings: [.unsafeFlags(["-g", "-fno-omit-frame-pointer"])]
+        ),
+        .executableTarget(
+            name: "twruntime-bench",
+            dependencies: ["ThreadwatchRuntime"],
+            path: "bench/runtime_bench",
+            cSettings: [.unsafeFlags(["-O2"])]
         ),
         .testTarget(
             name: "ThreadwatchUnitTests",
