@@ -1,11 +1,12 @@
 import ThreadwatchModel
 
 /// Owners for locks that record none (Rust's std Mutex): a lock guard keeps
-/// a reference to its lock in the holder's frame or in a register, so when
-/// exactly one thread other than the lock's waiters has the lock's address
-/// live on its stack (sp up to the stack's top) or in its registers, that
-/// thread is taken as the holder. Two or more such threads, or none: the
-/// owner stays unknown, so a stale copy elsewhere cannot invent a cycle.
+/// a reference to its lock in the holder's frame, so when exactly one thread
+/// other than the lock's waiters has the lock's address live on its stack
+/// (sp up to the stack's top), that thread is taken as the holder. Two or
+/// more such threads, or none: the owner stays unknown, so a stale copy
+/// elsewhere cannot invent a cycle. (A guard kept only in a register that
+/// nothing spilled is not seen: the owner then stays unknown.)
 enum StackReferenceOwners {
     /// Most of a stack searched; deep enough for any guard below a wait.
     static let searchBytes: UInt64 = 256 << 10
