@@ -33,6 +33,10 @@ public struct Finding: Sendable, Equatable {
     public var zombie: ZombieDetail?
     /// fork_child_deadlock / fork_hazard: the fork and the locks it left held.
     public var fork: ForkInfo?
+    /// Fibers involved (runtime fiber ids), for fiber deadlocks and blocking_in_fiber.
+    public var fibers: [Int64] = []
+    /// false_sharing: the cache line, the threads that touch it and where.
+    public var falseSharing: FalseSharingDetail?
 
     public init(id: String, kind: Kind, severity: Severity, summary: String, threads: [Int32],
                 cycle: [CycleEdge] = [], advice: String? = nil, evidence: [String: EvidenceValue] = [:],

@@ -96,6 +96,12 @@ public enum ReportBuilder {
                 ReportV1.Fork(parentPid: k.parentPid, childPid: k.childPid, forkingTid: k.forkingTid,
                               threadsAtFork: k.threadsAtFork, execFollowed: k.execFollowed,
                               inheritedLocks: k.inheritedLocks.map(blockedOn))
+            },
+            falseSharing: f.falseSharing.map { d in
+                ReportV1.FalseSharing(cacheLine: hex(d.cacheLine), symbol: d.symbol, writers: d.writers.map { t in
+                    ReportV1.FalseSharing.Toucher(tid: t.tid, offsets: t.offsets, writes: t.writes, reads: t.reads,
+                                                  pc: t.pc.map(frame))
+                }, method: d.method)
             })
     }
 

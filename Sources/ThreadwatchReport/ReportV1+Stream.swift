@@ -153,6 +153,22 @@ extension ReportV1.Finding {
                 if let locks = fork.inheritedLocks { w.array("inherited_locks", locks) { w, lock in lock.write(to: &w) } }
             }
         }
+        if let fs = falseSharing {
+            w.object("false_sharing") { w in
+                w.field("cache_line", fs.cacheLine)
+                w.field("symbol", fs.symbol)
+                w.array("writers", fs.writers) { w, t in
+                    w.beginObject()
+                    w.field("tid", t.tid)
+                    w.array("offsets", t.offsets) { w, o in w.value(o) }
+                    w.field("writes", t.writes)
+                    w.field("reads", t.reads)
+                    if let pc = t.pc { w.key("pc"); pc.write(to: &w) }
+                    w.endObject()
+                }
+                w.field("method", fs.method)
+            }
+        }
         w.endObject()
     }
 }

@@ -177,6 +177,32 @@ public struct ReportV1: Codable, Sendable, Equatable {
         public var advice: String?
         public var zombie: Zombie? = nil
         public var fork: Fork? = nil
+        public var falseSharing: FalseSharing? = nil
+
+        enum CodingKeys: String, CodingKey {
+            case id, kind, severity, summary, threads, cycle, evidence, advice, zombie, fork
+            case falseSharing = "false_sharing"
+        }
+    }
+
+    /// `finding.false_sharing`: one cache line and every thread that touches it.
+    public struct FalseSharing: Codable, Sendable, Equatable {
+        public var cacheLine: String
+        public var symbol: String?
+        public var writers: [Toucher]
+        public var method: String?
+        enum CodingKeys: String, CodingKey {
+            case symbol, writers, method
+            case cacheLine = "cache_line"
+        }
+
+        public struct Toucher: Codable, Sendable, Equatable {
+            public var tid: Int32
+            public var offsets: [Int]
+            public var writes: Int?
+            public var reads: Int?
+            public var pc: Frame?
+        }
     }
 
     /// `finding.fork`: a fork of a multithreaded process, or a child hung on a lock it inherited.

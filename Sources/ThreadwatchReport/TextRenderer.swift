@@ -219,6 +219,7 @@ enum FindingRenderer {
             out += "\(f.severity.rawValue.uppercased()) \(f.kind.rawValue): \(f.summary)\n"
             out += edges(f, snapshot: snapshot)
             if f.kind == .forkChildDeadlock { out += inheritedLockOwners(f, snapshot: snapshot) }
+            if let detail = f.falseSharing { out += FalseSharingLines.render(detail, snapshot: snapshot) }
             if let advice = f.advice { out += "  advice: \(advice)\n" }
             out += "\n"
         }

@@ -48,6 +48,9 @@ struct ThreadwatchCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Stay attached this long (fork, vfork, clone and exec events on) and report every fork of a multithreaded process (fork_hazard); Ctrl-C ends it early.", valueName: "seconds"))
     var watch: Double?
 
+    @Option(name: .long, help: ArgumentHelp("Sample every thread's memory accesses this long without stopping it (perf cpu-clock + instruction decoding), confirm with hardware watchpoints, and report false sharing; Ctrl-C ends it early.", valueName: "seconds"))
+    var sample: Double?
+
     func validate() throws {
         if procOnly && consistent { throw ValidationError("--proc-only never stops the target; --consistent stops it: pick one") }
         if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
@@ -58,6 +61,11 @@ struct ThreadwatchCommand: ParsableCommand {
             if consistent { throw ValidationError("--watch reports forks as they happen; --consistent is for one snapshot: pick one") }
             if procOnly { throw ValidationError("--watch needs ptrace to see forks; --proc-only never attaches: pick one") }
         }
+        if let sample {
+            if !(sample > 0 && sample <= 3600) { throw ValidationError("--sample must be more than 0 and at most 3600 seconds") }
+            if watch != nil { throw ValidationError("--sample and --watch are separate modes: pick one") }
+            if consistent { throw ValidationError("--sample never stops the target; --consistent stops it: pick one") }
+        }
     }
 
     func run() throws {
@@ -65,6 +73,7 @@ struct ThreadwatchCommand: ParsableCommand {
         // Never wait on the network for debug info (DESIGN.md).
         unsetenv("DEBUGINFOD_URLS")
         if let watch { return try runWatch(seconds: watch) }
+        if let sample { return try runSample(seconds: sample) }
         var options = ScanOptions()
         options.attach = procOnly ? .procOnly : .ptrace
         options.consistent = consistent
