@@ -12,6 +12,10 @@ public struct Snapshot: Sendable, Equatable {
     /// Set when some lock's owner is not a thread of this process: its parent,
     /// in case this is a fork child holding locks inherited from it.
     public var forkParent: ForkParent?
+    /// Fibers of the threadwatch runtime, when the target links it.
+    public var fibers: [FiberSnapshot] = []
+    /// The runtime's registry beyond fibers; nil when the target does not use it.
+    public var runtime: RuntimeState?
 
     public init(process: ProcessSummary, threads: [ThreadSnapshot], scan: ScanInfo, host: HostInfo? = nil,
                 zombies: [ZombieThread] = [], zombiesChecked: Bool = false) {

@@ -160,6 +160,8 @@ public struct BlockedOn: Sendable, Equatable, Hashable {
     /// The lock keeps no owner (Rust's std Mutex): `ownerTid`, when set, was
     /// inferred, not read.
     public var ownerUnrecorded: Bool = false
+    /// fiber_mutex: the fiber that holds it (the runtime's fiber id).
+    public var ownerFiber: Int64?
 
     public init(kind: Kind, address: UInt64? = nil, symbol: String? = nil, ownerTid: Int32? = nil,
                 sinceMicros: Int? = nil, recursive: Bool = false, detail: String? = nil) {

@@ -12,7 +12,7 @@ public enum ReportBuilder {
     public static func build(_ snapshot: Snapshot, findings: [Finding], generatedAt: Date = Date()) -> ReportV1 {
         let p = snapshot.process
         let s = snapshot.scan
-        return ReportV1(
+        var report = ReportV1(
             tool: .init(version: toolVersion),
             generatedAt: rfc3339(generatedAt),
             host: snapshot.host.map { .init(hostname: $0.hostname, kernel: $0.kernel, bootID: $0.bootID) },
@@ -22,6 +22,8 @@ public enum ReportBuilder {
                         stoppedUs: s.longestStopMicros.map { max(0, $0) }, warnings: s.warnings),
             threads: snapshot.threads.map(thread),
             findings: findings.map(finding))
+        report.fibers = snapshot.fibers.isEmpty ? nil : snapshot.fibers.map(fiber)
+        return report
     }
 
     /// Streams the report, converting one thread at a time.

@@ -35,6 +35,7 @@ extension ReportV1 {
             w.array("warnings", scan.warnings) { w, s in w.value(s) }
         }
         w.array("threads", threads) { w, t in t.write(to: &w) }
+        if let fibers { w.array("fibers", fibers) { w, f in f.write(to: &w) } }
         w.array("findings", findings) { w, f in f.write(to: &w) }
         w.endObject()
     }

@@ -8,10 +8,12 @@ public struct ReportV1: Codable, Sendable, Equatable {
     public var target: Target
     public var scan: Scan
     public var threads: [Thread]
+    /// Fibers of the threadwatch runtime (ReportV1+Fibers.swift); absent when it is not linked.
+    public var fibers: [Fiber]? = nil
     public var findings: [Finding]
 
     enum CodingKeys: String, CodingKey {
-        case schema, tool, host, target, scan, threads, findings
+        case schema, tool, host, target, scan, threads, fibers, findings
         case generatedAt = "generated_at"
     }
 

@@ -23,6 +23,7 @@ public enum TextRenderer {
             out += render(group, in: snapshot)
             out += "\n"
         }
+        out += FiberLines.render(snapshot)
         return out
     }
 

@@ -106,6 +106,7 @@ enum Detection {
     static func run(_ snapshot: Snapshot, confirmAfterMicros: Int, zombieFirstSeen: [String: Double] = [:]) -> [Finding] {
         // An exited thread does not come back: zombies need no second look.
         let zombies = ZombieDetector.detect(snapshot, firstSeen: zombieFirstSeen)
+            + RuntimeCheck.run(snapshot, confirmAfterMicros: confirmAfterMicros)
         let graph = WaitForGraph(snapshot)
         let suspects = Set(graph.cycles().flatMap { $0.map(\.waiter) }
             + graph.selfLoops().map(\.waiter) + graph.orphanedEdges().map(\.waiter))

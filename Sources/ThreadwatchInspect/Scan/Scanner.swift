@@ -112,6 +112,10 @@ final class ProcessScan {
         let model = GlibcLockModel(memory: RemoteMemory(pid: pid), threads: threads, dataSymbol: symbolizer.dataSymbol)
         threads = model.annotate(threads, readSchedNow: attach == .procOnly)
         threads = StackReferenceOwners.infer(threads, memory: RemoteMemory(pid: pid))
+        // The threadwatch runtime, when linked: fibers, runtime lock waits, lock order.
+        let runtime = RuntimeModel.read(pid: pid, unwinder: unwinder, symbolizer: symbolizer, threads: threads)
+        threads = runtime.threads
+        if let warning = runtime.warning { warnings.append(warning) }
         // Lock owners that are not threads here: maybe a fork child's inheritance.
         let live = Set(threads.map(\.tid))
         let foreignOwners = Set(threads.compactMap { $0.blockedOn?.ownerTid }.filter { !live.contains($0) })
@@ -137,6 +141,8 @@ final class ProcessScan {
         var snapshot = Snapshot(process: process, threads: threads, scan: scan, host: HostReader.read(),
                                 zombies: zombies.zombies ?? [], zombiesChecked: zombies.zombies != nil)
         snapshot.forkParent = forkParent
+        snapshot.fibers = runtime.fibers
+        snapshot.runtime = runtime.state
         return snapshot
     }
 

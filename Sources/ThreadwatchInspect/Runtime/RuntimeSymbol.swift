@@ -1,0 +1,35 @@
+import CThreadwatch
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Finds a global symbol (e.g. `twr_registry`) in the target's modules through
+/// libdwfl's symbol tables: the address it has in the running process.
+enum RuntimeSymbol {
+    private final class Search {
+        let name: String
+        var address: UInt64?
+        init(_ name: String) { self.name = name }
+    }
+
+    static func address(of name: String, in dwfl: OpaquePointer) -> UInt64? {
+        let search = Search(name)
+        withExtendedLifetime(search) {
+            _ = dwfl_getmodules(dwfl, { module, _, _, _, arg in
+                let search = Unmanaged<Search>.fromOpaque(arg!).takeUnretainedValue()
+                let count = dwfl_module_getsymtab(module)
+                guard count > 0 else { return 0 }  // DWARF_CB_OK
+                for i in 1..<count {
+                    var sym = GElf_Sym()
+                    var value: GElf_Addr = 0
+                    guard let cname = dwfl_module_getsym_info(module, i, &sym, &value, nil, nil, nil),
+                          sym.st_shndx != 0, strcmp(cname, search.name) == 0 else { continue }
+                    search.address = value
+                    return 1  // DWARF_CB_ABORT: found
+                }
+                return 0  // DWARF_CB_OK
+            }, Unmanaged.passUnretained(search).toOpaque(), 0)
+        }
+        return search.address
+    }
+}
