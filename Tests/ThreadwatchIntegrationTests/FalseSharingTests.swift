@@ -1,0 +1,44 @@
+import Foundation
+import XCTest
+
+/// `--sample`: false sharing found by sampling and confirmed with watchpoints.
+final class FalseSharingTests: XCTestCase {
+    private func line(_ fixture: Fixture, _ name: String) -> UInt64? {
+        fixture.value("LINE").flatMap { $0.first == name ? UInt64($0[1].dropFirst(2), radix: 16) : nil }
+    }
+
+    private func falseSharing(_ report: [String: Any]) -> [[String: Any]] {
+        report.findingList.filter { $0["kind"] as? String == "false_sharing" }
+    }
+
+    func testSample_globalCounters_reportsTheLineSymbolAndWriters() throws {
+        let fixture = try Fixture(["fs-global-counters"])
+        let report = try Threadwatch.report(["--pid", "\(fixture.pid)", "--sample", "3"])
+        XCTAssertEqual(report.scanInfo["mode"] as? String, "sample")
+        let findings = falseSharing(report)
+        XCTAssertEqual(findings.count, 1, "\(report.scanInfo["warnings"] ?? "")")
+        let detail = try XCTUnwrap(findings.first?["false_sharing"] as? [String: Any])
+        let address = try XCTUnwrap(line(fixture, "g_stats"))
+        XCTAssertEqual(detail["cache_line"] as? String, "0x" + String(address & ~63, radix: 16))
+        XCTAssertEqual(detail["symbol"] as? String, "g_stats")
+        XCTAssertEqual(detail["method"] as? String, "sampled+watchpoint")
+        let writers = detail["writers"] as? [[String: Any]] ?? []
+        let workers = Set(fixture.threads.filter { $0.name.hasPrefix("fs-worker") }.map(\.tid))
+        XCTAssertEqual(Set(writers.compactMap { ($0["tid"] as? Int).map(Int32.init) }), workers)
+        XCTAssertEqual(Set(writers.compactMap { ($0["offsets"] as? [Int])?.first }), [0, 8, 16, 24])
+        XCTAssertTrue(writers.allSatisfy { ($0["writes"] as? Int ?? 0) > 0 })
+        XCTAssertEqual(findings.first?["severity"] as? String, "warning")
+    }
+
+    func testSample_paddedCounters_reportsNothing() throws {
+        let fixture = try Fixture(["fs-padded"])
+        let report = try Threadwatch.report(["--pid", "\(fixture.pid)", "--sample", "2"])
+        XCTAssertTrue(falseSharing(report).isEmpty)
+    }
+
+    func testSample_trueSharing_isNotFalseSharing() throws {
+        let fixture = try Fixture(["fs-true-sharing"])
+        let report = try Threadwatch.report(["--pid", "\(fixture.pid)", "--sample", "2"])
+        XCTAssertTrue(falseSharing(report).isEmpty)
+    }
+}
