@@ -1,0 +1,76 @@
+import Foundation
+import XCTest
+
+/// Targets linking the threadwatch runtime (fixtures/twfixture-runtime).
+final class RuntimeTests: XCTestCase {
+    static var fixture: String { Paths.products.appendingPathComponent("twfixture-runtime").path }
+
+    private func fibers(_ report: [String: Any]) -> [[String: Any]] { report["fibers"] as? [[String: Any]] ?? [] }
+
+    func testStress_primitivesAddUpExactly() throws {
+        let run = try Threadwatch.run(["stress"], executable: Self.fixture)
+        XCTAssertEqual(run.status, 0, run.stdout)
+        XCTAssertFalse(run.stdout.contains("FAIL"), run.stdout)
+        XCTAssertEqual(run.stdout.split(separator: "\n").filter { $0.hasPrefix("PASS") }.count, 7, run.stdout)
+    }
+
+    func testFiberDeadlock_fibersListedAndDeadlockFound() throws {
+        let f = try Fixture(["runtime-fiber-deadlock"], executable: Self.fixture)
+        let carrier = try XCTUnwrap(f.tid(named: "fiber-carrier"))
+        let report = try Threadwatch.report(["--pid", "\(f.pid)"], expectStatus: 1)
+        let list = fibers(report)
+        XCTAssertEqual(list.count, 2)
+        for (name, function) in [("fiber-a", "fiber_take_a_then_b"), ("fiber-b", "fiber_take_b_then_a")] {
+            let fiber = try XCTUnwrap(list.first { $0["name"] as? String == name })
+            XCTAssertEqual(fiber["state"] as? String, "blocked")
+            XCTAssertEqual(fiber["carrier_tid"] as? Int, Int(carrier))
+            XCTAssertEqual((fiber["blocked_on"] as? [String: Any])?["kind"] as? String, "fiber_mutex")
+            XCTAssertTrue(((fiber["frames"] as? [[String: Any]]) ?? []).functionNames.contains(function), "\(fiber)")
+        }
+        let deadlock = try XCTUnwrap(report.findingList.first { $0["kind"] as? String == "deadlock" })
+        XCTAssertEqual(deadlock["threads"] as? [Int], [Int(carrier)])
+        XCTAssertTrue((deadlock["summary"] as? String ?? "").contains("fibers deadlocked"))
+        let text = try Threadwatch.run(["--pid", "\(f.pid)"])
+        XCTAssertTrue(text.stdout.contains("fiber 1 \"fiber-a\" blocked"), text.stdout)
+    }
+
+    func testLockInversion_foundWithBothSites() throws {
+        let f = try Fixture(["runtime-lock-inversion"], executable: Self.fixture)
+        XCTAssertEqual(f.value("INVERSIONS"), ["1"])
+        for args in [["--pid", "\(f.pid)"], ["--pid", "\(f.pid)", "--proc-only"]] {
+            let report = try Threadwatch.report(args)
+            let finding = try XCTUnwrap(report.findingList.first { $0["kind"] as? String == "lock_order_inversion" }, "\(args)")
+            let evidence = try XCTUnwrap(finding["evidence"] as? [String: Any])
+            XCTAssertEqual((evidence["first_then_second"] as? [String: Any])?["function"] as? String, "take_a_then_b")
+            XCTAssertEqual((evidence["second_then_first"] as? [String: Any])?["function"] as? String, "take_b_then_a")
+            XCTAssertTrue((finding["summary"] as? String ?? "").contains("lock_a"))
+        }
+    }
+
+    func testBlockingFiber_found() throws {
+        let f = try Fixture(["runtime-blocking-fiber"], executable: Self.fixture)
+        let carrier = try XCTUnwrap(f.tid(named: "fiber-carrier"))
+        let report = try Threadwatch.report(["--pid", "\(f.pid)"])
+        let finding = try XCTUnwrap(report.findingList.first { $0["kind"] as? String == "blocking_in_fiber" })
+        XCTAssertEqual(finding["threads"] as? [Int], [Int(carrier)])
+        XCTAssertTrue((finding["summary"] as? String ?? "").contains("\"blocker\""))
+        let list = fibers(report)
+        XCTAssertEqual(list.first { $0["name"] as? String == "blocker" }?["state"] as? String, "running")
+        XCTAssertEqual(list.filter { $0["state"] as? String == "runnable" }.count, 2)
+        let starved = try XCTUnwrap(list.first { $0["name"] as? String == "starved-1" })
+        XCTAssertTrue(((starved["frames"] as? [[String: Any]]) ?? []).functionNames.contains("fiber_starving"))
+    }
+
+    func testRuntimeZombies_reported() throws {
+        let f = try Fixture(["runtime-zombie"], executable: Self.fixture)
+        let report = try Threadwatch.report(["--pid", "\(f.pid)"])
+        let zombies = report.findingList.filter { $0["kind"] as? String == "zombie_thread" }
+        XCTAssertEqual(zombies.count, 3, "\(report.findingList)")
+    }
+
+    func testNoRuntime_noFibersField() throws {
+        let f = try Fixture(["waits"])
+        let report = try Threadwatch.report(["--pid", "\(f.pid)"])
+        XCTAssertNil(report["fibers"])
+    }
+}
