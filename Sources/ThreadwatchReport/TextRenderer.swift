@@ -130,7 +130,7 @@ public enum TextRenderer {
 
     /// Library code compiled into the program (C++ headers' inline wrappers,
     /// Rust's std and core, whose v0-mangled names start "_R" and name the crate).
-    static let wrapperPrefixes = ["__gthread", "std::", "core::", "alloc::", "__gnu_cxx::", "_ZL20__gthread", "_ZNSt", "_ZSt"]
+    static let wrapperPrefixes = ["__gthread", "std::", "core::", "alloc::", "__gnu_cxx::", "_ZL20__gthread", "_ZNSt", "_ZSt", "twr_"]
 
     /// "transfer (abba.c:25)": the file is left out when it is library source
     /// inlined into the function, which would point at the wrong code.

@@ -68,6 +68,23 @@ final class RuntimeTests: XCTestCase {
         XCTAssertEqual(zombies.count, 3, "\(report.findingList)")
     }
 
+    /// Threads deadlocked on runtime mutexes: the holder is read from the lock,
+    /// and the confirming looks read it again (ptrace and --proc-only).
+    func testRuntimeThreadABBA_deadlockOnRuntimeMutexes() throws {
+        for procOnly in [false, true] {
+            let f = try Fixture(["runtime-thread-abba"], executable: Self.fixture)
+            let report = try Threadwatch.report(["--pid", "\(f.pid)"] + (procOnly ? ["--proc-only"] : []), expectStatus: 1)
+            let deadlocks = report.findingList.filter { $0["kind"] as? String == "deadlock" }
+            XCTAssertEqual(deadlocks.count, 1, "\(report.findingList)")
+            let cycle = try XCTUnwrap(deadlocks.first?["cycle"] as? [[String: Any]])
+            let expected = Set(["rt-xfer-a", "rt-xfer-b"].compactMap { f.tid(named: $0) }.map(Int.init))
+            XCTAssertEqual(Set(cycle.compactMap { $0["tid"] as? Int }), expected)
+            let locks = Set(cycle.compactMap { ($0["lock"] as? [String: Any])?["address"] as? String })
+            XCTAssertEqual(locks, Set(["abba_a", "abba_b"].compactMap { f.locks[$0] }.map { "0x" + String($0, radix: 16) }))
+            XCTAssertTrue(cycle.allSatisfy { ($0["lock"] as? [String: Any])?["kind"] as? String == "runtime_mutex" })
+        }
+    }
+
     func testNoRuntime_noFibersField() throws {
         let f = try Fixture(["waits"])
         let report = try Threadwatch.report(["--pid", "\(f.pid)"])

@@ -37,10 +37,18 @@ public enum SecondLook {
             t.blockedOn.flatMap { b in b.address.flatMap { a in b.symbol.map { (a, $0) } } }
         }, uniquingKeysWith: { a, _ in a })
         let model = GlibcLockModel(memory: RemoteMemory(pid: pid), threads: refreshed, dataSymbol: { symbols[$0] })
+        let firstLocks = Dictionary(snapshot.threads.map { ($0.tid, $0.blockedOn) }, uniquingKeysWith: { a, _ in a })
         next.threads = StackReferenceOwners.infer(refreshed.map { thread in
             guard tids.contains(thread.tid) else { return thread }
             var thread = thread
-            thread.blockedOn = model.blockedOn(thread)
+            if let first = firstLocks[thread.tid] ?? nil, first.kind == .runtimeMutex {
+                // A runtime mutex keeps its holder in the lock (RuntimeModel.holder):
+                // same wait as before (frames kept), then read the holder again.
+                thread.blockedOn = thread.frames.isEmpty ? nil : first
+                thread.blockedOn?.ownerTid = first.address.flatMap { RuntimeModel.holder(of: $0, memory: RemoteMemory(pid: pid)) }
+            } else {
+                thread.blockedOn = model.blockedOn(thread)
+            }
             return thread
         }, memory: RemoteMemory(pid: pid))
         return next
