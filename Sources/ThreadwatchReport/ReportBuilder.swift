@@ -81,7 +81,7 @@ public enum ReportBuilder {
     }
 
     static func finding(_ f: ThreadwatchModel.Finding) -> ReportV1.Finding {
-        ReportV1.Finding(
+        var finding = ReportV1.Finding(
             id: f.id, kind: f.kind.rawValue, severity: f.severity.rawValue, summary: f.summary, threads: f.threads,
             cycle: f.cycle.isEmpty ? nil : f.cycle.map {
                 ReportV1.CycleEdge(tid: $0.tid, lock: blockedOn($0.lock), holderTid: $0.holderTid,
@@ -105,6 +105,8 @@ public enum ReportBuilder {
                                                   pc: t.pc.map(frame))
                 }, method: d.method)
             })
+        finding.fibers = f.fibers.isEmpty ? nil : f.fibers
+        return finding
     }
 
     static func json(_ e: EvidenceValue) -> JSONValue {

@@ -123,6 +123,7 @@ extension ReportV1.Finding {
         w.field("severity", severity)
         w.field("summary", summary)
         w.array("threads", threads) { w, t in w.value(Int(t)) }
+        if let fibers { w.array("fibers", fibers) { w, id in w.value(Int(id)) } }
         if let cycle {
             w.array("cycle", cycle) { w, edge in
                 w.beginObject()

@@ -180,9 +180,11 @@ public struct ReportV1: Codable, Sendable, Equatable {
         public var zombie: Zombie? = nil
         public var fork: Fork? = nil
         public var falseSharing: FalseSharing? = nil
+        /// Fiber ids involved (runtime fibers' deadlocks, blocking_in_fiber).
+        public var fibers: [Int64]? = nil
 
         enum CodingKeys: String, CodingKey {
-            case id, kind, severity, summary, threads, cycle, evidence, advice, zombie, fork
+            case id, kind, severity, summary, threads, cycle, evidence, advice, zombie, fork, fibers
             case falseSharing = "false_sharing"
         }
     }

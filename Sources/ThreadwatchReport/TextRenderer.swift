@@ -208,8 +208,10 @@ enum FindingRenderer {
         var out = ""
         let deadlocks = findings.filter { $0.kind == .deadlock }
         if !deadlocks.isEmpty {
-            let threads = deadlocks.reduce(0) { $0 + $1.threads.count }
-            out += "Found \(deadlocks.count) deadlock\(deadlocks.count == 1 ? "" : "s") (\(threads) threads):\n"
+            let threads = deadlocks.reduce(0) { $0 + ($1.fibers.isEmpty ? $1.threads.count : 0) }
+            let fibers = deadlocks.reduce(0) { $0 + $1.fibers.count }
+            let who = [threads > 0 ? "\(threads) threads" : nil, fibers > 0 ? "\(fibers) fibers" : nil].compactMap { $0 }
+            out += "Found \(deadlocks.count) deadlock\(deadlocks.count == 1 ? "" : "s") (\(who.joined(separator: ", "))):\n"
             for f in deadlocks {
                 out += edges(f, snapshot: snapshot)
                 if let advice = f.advice { out += "  advice: \(advice)\n" }
@@ -225,6 +227,25 @@ enum FindingRenderer {
             out += "\n"
         }
         out += ZombieLines.render(findings)
+        return out
+    }
+
+    /// A fiber deadlock speaks of fibers: its carrier thread is free.
+    static func fiberEdges(_ f: Finding, snapshot: Snapshot) -> String {
+        var out = ""
+        for id in f.fibers {
+            guard let fiber = snapshot.fibers.first(where: { $0.id == id }), let lock = fiber.blockedOn else { continue }
+            var text = "  fiber \(id) \"\(fiber.name)\" waits for \(lock.kind.rawValue.replacing("_", with: " "))"
+            if let a = lock.address { text += " \(TextRenderer.hex(a))" }
+            if let s = lock.symbol { text += " (\(s))" }
+            if let owner = lock.ownerFiber {
+                let name = snapshot.fibers.first { $0.id == owner }.map { " \"\($0.name)\"" } ?? ""
+                text += " held by fiber \(owner)\(name)"
+            }
+            if let carrier = fiber.carrierTid { text += ", on carrier thread \(carrier)" }
+            out += text + "\n"
+            if let at = TextRenderer.callerFrame(fiber.frames) { out += "      at \(TextRenderer.shortLocation(at))\n" }
+        }
         return out
     }
 
@@ -246,6 +267,7 @@ enum FindingRenderer {
 
     /// "thread A waits for mutex X held by thread B", and where A waits.
     static func edges(_ f: Finding, snapshot: Snapshot) -> String {
+        if f.kind == .deadlock, !f.fibers.isEmpty { return fiberEdges(f, snapshot: snapshot) }
         var out = ""
         for edge in f.cycle {
             let waiter = snapshot.thread(tid: edge.tid)

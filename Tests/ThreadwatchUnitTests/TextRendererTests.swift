@@ -36,7 +36,20 @@ final class ReportStreamTests: XCTestCase {
         let finding = Finding(id: "deadlock-1", kind: .deadlock, severity: .error, summary: "s", threads: [7],
                               cycle: [CycleEdge(tid: 7, lock: BlockedOn(kind: .mutex, address: 0x40), holderTid: 8)],
                               advice: "a", evidence: ["n": .int(1), "l": .list([.string("x"), .bool(true)])])
-        let report = ReportBuilder.build(snapshot, findings: [finding])
+        var forkFinding = Finding(id: "fork_hazard-1", kind: .forkHazard, severity: .warning, summary: "f", threads: [7])
+        forkFinding.fork = ForkInfo(parentPid: 5, childPid: 9, execFollowed: true,
+                                    inheritedLocks: [BlockedOn(kind: .mutex, address: 0x40, ownerTid: 8)],
+                                    forkingTid: 7, threadsAtFork: 3)
+        var sharing = Finding(id: "false_sharing-1", kind: .falseSharing, severity: .warning, summary: "s", threads: [7, 8])
+        sharing.falseSharing = FalseSharingDetail(
+            cacheLine: 0x1000, symbol: "g_stats",
+            writers: [.init(tid: 7, offsets: [0, 8], writes: 10, reads: 2, pc: Frame(pc: 0x10, function: "bump"))],
+            method: "sampled+watchpoint")
+        var fiberDeadlock = Finding(id: "deadlock-2", kind: .deadlock, severity: .error, summary: "d", threads: [7])
+        fiberDeadlock.fibers = [1, 2]
+        var withFibers = snapshot
+        withFibers.fibers = [FiberSnapshot(id: 1, name: "a", state: .blocked, carrierTid: 7)]
+        let report = ReportBuilder.build(withFibers, findings: [finding, forkFinding, sharing, fiberDeadlock])
         var writer = JSONStreamWriter(fd: nil)
         report.write(to: &writer)
         let decoded = try JSONDecoder().decode(ReportV1.self, from: Data(writer.buffer))
