@@ -44,6 +44,43 @@ static inline twr_tls_t *twr_me(void)
 }
 
 /* Lock-order hooks (lockorder.c): cheap when the pair was seen before. */
-void twr_order_acquired(twr_tls_t *t, const void *lock, uint32_t cls, uint64_t pc);
-void twr_order_released(twr_tls_t *t, const void *lock);
+/* Inline: they sit on every lock and unlock, and a call each cost more
+ * than the lock itself; only a first-seen pair goes out of line. */
+void twr_record_order(twr_tls_t *t, uint32_t first, uint32_t second, uint64_t pc, uint64_t held_pc);
+static inline void twr_order_acquired(twr_tls_t *t, const void *lock, uint32_t cls, uint64_t pc)
+{
+    uint32_t n = t->held_count;
+    if (cls) {
+        uint32_t stored = n < TWR_MAX_HELD ? n : TWR_MAX_HELD;
+        for (uint32_t i = 0; i < stored; i++) {
+            uint32_t held = t->held[i].cls;
+            /* One relaxed load per held lock: the pair is usually known. */
+            if (held && held != cls &&
+                !(__atomic_load_n(&twr_registry.order_bits[held], __ATOMIC_RELAXED) & (1ull << cls)))
+                twr_record_order(t, held, cls, pc, t->held[i].pc);
+        }
+    }
+    if (n < TWR_MAX_HELD) {
+        t->held[n].lock = (uint64_t)lock;
+        t->held[n].pc = pc;
+        t->held[n].cls = cls;
+    }
+    __atomic_store_n(&t->held_count, n + 1, __ATOMIC_RELEASE);
+}
+
+static inline void twr_order_released(twr_tls_t *t, const void *lock)
+{
+    uint32_t n = t->held_count;
+    if (n == 0) return;
+    uint32_t stored = n < TWR_MAX_HELD ? n : TWR_MAX_HELD;
+    /* Usually the top entry: locks are mostly released in reverse order. */
+    for (uint32_t i = stored; i-- > 0;) {
+        if (t->held[i].lock == (uint64_t)lock) {
+            for (uint32_t j = i; j + 1 < stored; j++) t->held[j] = t->held[j + 1];
+            break;
+        }
+    }
+    __atomic_store_n(&t->held_count, n - 1, __ATOMIC_RELEASE);
+}
+
 #endif
