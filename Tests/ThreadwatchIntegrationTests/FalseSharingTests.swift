@@ -30,6 +30,40 @@ final class FalseSharingTests: XCTestCase {
         XCTAssertEqual(findings.first?["severity"] as? String, "warning")
     }
 
+    func testSample_writerAndReaders_reportsTheReadersToo() throws {
+        let fixture = try Fixture(["fs-writer-readers"])
+        let report = try Threadwatch.report(["--pid", "\(fixture.pid)", "--sample", "3"])
+        let findings = falseSharing(report)
+        XCTAssertEqual(findings.count, 1, "\(report.scanInfo["warnings"] ?? "")")
+        let detail = try XCTUnwrap(findings.first?["false_sharing"] as? [String: Any])
+        XCTAssertEqual(detail["symbol"] as? String, "g_config")
+        let touchers = detail["writers"] as? [[String: Any]] ?? []
+        let writer = try XCTUnwrap(fixture.tid(named: "fs-writer"))
+        let readers = Set(fixture.threads.filter { $0.name.hasPrefix("fs-reader") }.map(\.tid))
+        XCTAssertTrue(touchers.contains { ($0["tid"] as? Int).map(Int32.init) == writer && ($0["writes"] as? Int ?? 0) > 0 })
+        let pureReaders = touchers.filter { ($0["writes"] as? Int) == 0 && ($0["reads"] as? Int ?? 0) > 0 }
+        XCTAssertEqual(Set(pureReaders.compactMap { ($0["tid"] as? Int).map(Int32.init) }), readers)
+    }
+
+    func testSample_heapArray_namesTheHeapLine() throws {
+        let fixture = try Fixture(["fs-heap-array"])
+        let report = try Threadwatch.report(["--pid", "\(fixture.pid)", "--sample", "3"])
+        let details = falseSharing(report).compactMap { $0["false_sharing"] as? [String: Any] }
+        XCTAssertFalse(details.isEmpty, "\(report.scanInfo["warnings"] ?? "")")
+        XCTAssertTrue(details.allSatisfy { $0["symbol"] as? String == "heap" })
+        let base = try XCTUnwrap(line(fixture, "results"))
+        let lines = details.compactMap { ($0["cache_line"] as? String).flatMap { UInt64($0.dropFirst(2), radix: 16) } }
+        XCTAssertTrue(lines.allSatisfy { $0 >= base & ~63 && $0 < base + 4096 }, "lines inside the results array")
+    }
+
+    func testSample_mixed_onlyTheSharedLine() throws {
+        let fixture = try Fixture(["fs-mixed"])
+        let report = try Threadwatch.report(["--pid", "\(fixture.pid)", "--sample", "3"])
+        let details = falseSharing(report).compactMap { $0["false_sharing"] as? [String: Any] }
+        XCTAssertEqual(details.count, 1, "\(report.scanInfo["warnings"] ?? "")")
+        XCTAssertEqual(details.first?["symbol"] as? String, "g_hot_pair")
+    }
+
     func testSample_paddedCounters_reportsNothing() throws {
         let fixture = try Fixture(["fs-padded"])
         let report = try Threadwatch.report(["--pid", "\(fixture.pid)", "--sample", "2"])
