@@ -5,6 +5,9 @@ import Glibc
 
 /// Finds a global symbol (e.g. `twr_registry`) in the target's modules through
 /// libdwfl's symbol tables: the address it has in the running process.
+/// System libraries (/lib, /usr/lib) are skipped: the runtime is linked into
+/// the program or its own libraries, and loading libc's full symbol table
+/// (from libc6-dbg where installed) costs ~25 ms and ~10 MB per scan.
 enum RuntimeSymbol {
     private final class Search {
         let name: String
@@ -17,6 +20,10 @@ enum RuntimeSymbol {
         withExtendedLifetime(search) {
             _ = dwfl_getmodules(dwfl, { module, _, _, _, arg in
                 let search = Unmanaged<Search>.fromOpaque(arg!).takeUnretainedValue()
+                if let name = dwfl_module_info(module, nil, nil, nil, nil, nil, nil, nil),
+                   ["/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/"].contains(where: { String(cString: name).hasPrefix($0) }) {
+                    return 0  // DWARF_CB_OK: a system library
+                }
                 let count = dwfl_module_getsymtab(module)
                 guard count > 0 else { return 0 }  // DWARF_CB_OK
                 for i in 1..<count {

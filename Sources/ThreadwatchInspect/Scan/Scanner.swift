@@ -112,10 +112,12 @@ final class ProcessScan {
         let model = GlibcLockModel(memory: RemoteMemory(pid: pid), threads: threads, dataSymbol: symbolizer.dataSymbol)
         threads = model.annotate(threads, readSchedNow: attach == .procOnly)
         threads = StackReferenceOwners.infer(threads, memory: RemoteMemory(pid: pid))
+        trace.mark("locks")
         // The threadwatch runtime, when linked: fibers, runtime lock waits, lock order.
         let runtime = RuntimeModel.read(pid: pid, unwinder: unwinder, symbolizer: symbolizer, threads: threads)
         threads = runtime.threads
         if let warning = runtime.warning { warnings.append(warning) }
+        trace.mark("runtime")
         // Lock owners that are not threads here: maybe a fork child's inheritance.
         let live = Set(threads.map(\.tid))
         let foreignOwners = Set(threads.compactMap { $0.blockedOn?.ownerTid }.filter { !live.contains($0) })
@@ -127,7 +129,7 @@ final class ProcessScan {
             return self.map.stackRegion(containing: address)
         }
         if let warning = zombies.warning { warnings.append(warning) }
-        trace.mark("locks")
+        trace.mark("zombies")
 
         let process = ProcessSummary(
             pid: pid, ppid: target.stat.ppid, comm: target.stat.comm,
