@@ -23,17 +23,43 @@ struct symbol_entry {
     psaddr_t address;  // 0: not defined in any module
 };
 
+// libthread_db reads each thread descriptor a field at a time: ~10 small
+// reads per thread, each a process_vm_readv. A few cached pages, alive for
+// one listing, turn them into about one read per descriptor.
+enum { PAGE_BYTES = 4096, CACHED_PAGES = 16 };
+
+struct page_cache {
+    uint64_t base[CACHED_PAGES];
+    uint8_t valid[CACHED_PAGES];
+    uint8_t bytes[CACHED_PAGES][PAGE_BYTES];
+};
+
 struct ps_prochandle {
     pid_t pid;
     Dwfl *dwfl;
     struct symbol_entry *symbols;
     size_t symbol_count;
     int passes;  // 0: none yet, 1: glibc's own modules read, 2: every module read
+    struct page_cache *cache;
 };
 
 ps_err_e ps_pdread(struct ps_prochandle *ph, psaddr_t address, void *buffer, size_t length) {
     if (length == 0) return PS_OK;
-    ssize_t n = tw_read_memory(ph->pid, (uint64_t)(uintptr_t)address, buffer, length);
+    uint64_t start = (uint64_t)(uintptr_t)address;
+    uint64_t page = start & ~(uint64_t)(PAGE_BYTES - 1);
+    if (ph->cache != NULL && start - page + length <= PAGE_BYTES) {
+        unsigned slot = (unsigned)((page / PAGE_BYTES) % CACHED_PAGES);
+        struct page_cache *c = ph->cache;
+        if (!c->valid[slot] || c->base[slot] != page) {
+            c->valid[slot] = tw_read_memory(ph->pid, page, c->bytes[slot], PAGE_BYTES) == PAGE_BYTES;
+            c->base[slot] = page;
+        }
+        if (c->valid[slot]) {
+            memcpy(buffer, c->bytes[slot] + (start - page), length);
+            return PS_OK;
+        }
+    }
+    ssize_t n = tw_read_memory(ph->pid, start, buffer, length);
     return n == (ssize_t)length ? PS_OK : PS_ERR;
 }
 
@@ -252,6 +278,7 @@ int tw_threaddb_list(pid_t pid, Dwfl *dwfl, tw_td_thread *out, int max,
     }
     ph->pid = pid;
     ph->dwfl = dwfl;
+    ph->cache = calloc(1, sizeof *ph->cache);  // optional: without it, reads go straight through
 
     int result = -1;
     td_thragent_t *agent = NULL;
@@ -272,6 +299,7 @@ int tw_threaddb_list(pid_t pid, Dwfl *dwfl, tw_td_thread *out, int max,
         }
         td_ta_delete(agent);
     }
+    free(ph->cache);
     free(ph->symbols);
     free(ph);
     return result;

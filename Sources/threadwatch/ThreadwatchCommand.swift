@@ -40,7 +40,7 @@ struct ThreadwatchCommand: ParsableCommand {
     var sourceLines: Symbolizer.SourceLines = .app
 
     @Option(name: .long, help: "Milliseconds before the second look that confirms a deadlock.")
-    var confirmMs = 50
+    var confirmMs = 20
 
     @Option(name: .long, help: ArgumentHelp("Directory that remembers when each zombie thread was first seen, across scans (default: $XDG_STATE_HOME/threadwatch or ~/.local/state/threadwatch).", valueName: "dir"))
     var stateDir: String?
