@@ -2,6 +2,8 @@
 #include "cthreadwatch.h"
 
 #include <errno.h>
+#include <sched.h>
+#include <time.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -373,4 +375,37 @@ char *tw_demangle(const char *name) {
     char *result = __cxa_demangle(name, NULL, NULL, &status);
     if (status != 0) { free(result); return NULL; }
     return result;
+}
+
+// ---------------------------------------------------------------- sched clock
+
+// se.exec_start in /proc/.../sched is stamped from the run queue's task
+// clock of the CPU the thread ran on (kernel/sched/fair.c update_curr):
+// per CPU, and apart from other CPUs' by their steal and IRQ time, which
+// on a VM is hundreds of ms. "Now" on that clock: run this thread on that
+// CPU (a sleep switches it in there, stamping its own exec_start) and read it.
+double tw_sched_clock_ms_on_cpu(int cpu) {
+    cpu_set_t saved, only;
+    if (cpu < 0 || cpu >= CPU_SETSIZE) return -1;
+    if (sched_getaffinity(0, sizeof saved, &saved) != 0) return -1;
+    CPU_ZERO(&only);
+    CPU_SET(cpu, &only);
+    if (sched_setaffinity(0, sizeof only, &only) != 0) return -1;
+    struct timespec pause = { 0, 1000 };
+    nanosleep(&pause, NULL);
+    double now = -1;
+    FILE *f = fopen("/proc/thread-self/sched", "r");
+    if (f != NULL) {
+        char line[256];
+        while (fgets(line, sizeof line, f) != NULL) {
+            if (strncmp(line, "se.exec_start", 13) == 0) {
+                char *colon = strchr(line, ':');
+                if (colon != NULL) now = strtod(colon + 1, NULL);
+                break;
+            }
+        }
+        fclose(f);
+    }
+    sched_setaffinity(0, sizeof saved, &saved);
+    return now;
 }

@@ -41,6 +41,11 @@ void twr_reg_init(void)
 
 uint32_t twr_class_for(const char *name, uint64_t pc)
 {
+    /* A class is its init site, "file.c:LINE": keep the file's base name,
+     * or a long build path would push the line number out of the record
+     * and merge every class of a file into one. */
+    const char *slash = strrchr(name, '/');
+    if (slash != NULL) name = slash + 1;
     twr_reg_init();
     twr_reg_begin();
     uint32_t n = twr_registry.nclasses, found = 0;

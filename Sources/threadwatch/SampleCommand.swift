@@ -70,14 +70,7 @@ extension ThreadwatchCommand {
         snapshot.scan.startedAt = sampled.startedAt
         snapshot.scan.durationMicros += sampled.durationMicros
         snapshot.scan.warnings = warnings + snapshot.scan.warnings
-        if json {
-            var writer = JSONStreamWriter(fd: 1)
-            ReportBuilder.write(snapshot, findings: findings, to: &writer)
-            writer.flush()
-        } else {
-            print(TextRenderer.render(snapshot, findings: findings), terminator: "")
-        }
-        if findings.contains(where: { $0.severity == .error }) { throw ExitCode(1) }
+        try ReportSink.emit(snapshot, findings: findings, json: json)
     }
 }
 

@@ -90,14 +90,7 @@ struct ThreadwatchCommand: ParsableCommand {
         }
         let firstSeen = ZombieMemory.firstSeen(&snapshot, stateDir: stateDir)
         let findings = Detection.run(snapshot, confirmAfterMicros: confirmMs * 1000, zombieFirstSeen: firstSeen)
-        if json {
-            var writer = JSONStreamWriter(fd: 1)
-            ReportBuilder.write(snapshot, findings: findings, to: &writer)
-            writer.flush()
-        } else {
-            print(TextRenderer.render(snapshot, findings: findings, chains: WaitChains.describe(snapshot)), terminator: "")
-        }
-        if findings.contains(where: { $0.severity == .error }) { throw ExitCode(1) }
+        try ReportSink.emit(snapshot, findings: findings, json: json)
     }
 }
 

@@ -60,14 +60,7 @@ extension ThreadwatchCommand {
         let firstSeen = ZombieMemory.firstSeen(&snapshot, stateDir: stateDir)
         let findings = ForkHazardDetector.detect(watched.events)
             + Detection.run(snapshot, confirmAfterMicros: confirmMs * 1000, zombieFirstSeen: firstSeen)
-        if json {
-            var writer = JSONStreamWriter(fd: 1)
-            ReportBuilder.write(snapshot, findings: findings, to: &writer)
-            writer.flush()
-        } else {
-            print(TextRenderer.render(snapshot, findings: findings, chains: WaitChains.describe(snapshot)), terminator: "")
-        }
-        if findings.contains(where: { $0.severity == .error }) { throw ExitCode(1) }
+        try ReportSink.emit(snapshot, findings: findings, json: json)
     }
 }
 

@@ -95,6 +95,9 @@ int tw_inline_chain(Dwfl_Module *module, uint64_t pc,
 // A C++ symbol's readable name (malloc'd; free it), NULL when not mangled.
 char *tw_demangle(const char *name);
 
+// "Now" on the clock of /proc/.../sched's se.exec_start for that CPU, in ms; -1 on failure.
+double tw_sched_clock_ms_on_cpu(int cpu);
+
 // The module holding a data address, .bss included.
 Dwfl_Module *tw_module_for_data(Dwfl *dwfl, uint64_t address);
 

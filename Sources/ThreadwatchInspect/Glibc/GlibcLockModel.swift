@@ -1,3 +1,4 @@
+import CThreadwatch
 import ThreadwatchModel
 #if canImport(Glibc)
 import Glibc
@@ -41,7 +42,7 @@ struct GlibcLockModel {
     /// waiter's /proc/.../sched still says when it last ran; after a ptrace
     /// stop it would say "just now", so only views read before the stop count.
     func annotate(_ threads: [ThreadSnapshot], readSchedNow: Bool) -> [ThreadSnapshot] {
-        let now = SchedClock.nowMillis()
+        var clock = SchedClock()
         return threads.map { thread in
             var thread = thread
             thread.blockedOn = blockedOn(thread)
@@ -51,7 +52,8 @@ struct GlibcLockModel {
             }
             // se.exec_start (ms of sched_clock) is when it last ran; sched_clock
             // is per CPU, so allow a little skew before calling it unknown.
-            if thread.blockedOn != nil, asleep, let lastRan = thread.schedStats["se.exec_start"], let now {
+            if thread.blockedOn != nil, asleep, let lastRan = thread.schedStats["se.exec_start"],
+               let cpu = thread.scheduling?.lastCPU, let now = clock.nowMillis(cpu: cpu) {
                 let since = Int((now - lastRan) * 1000)
                 if since >= -5_000 { thread.blockedOn?.sinceMicros = max(0, since) }
             }
@@ -209,12 +211,16 @@ enum Primitive: Equatable {
     ]
 }
 
-/// sched_clock, the clock of /proc/.../sched: not CLOCK_MONOTONIC (here
-/// they differ by ~1 s). A thread's se.exec_start is set when it is switched
-/// in: after a short sleep, the calling thread's own is "now" on that clock.
-enum SchedClock {
-    static func nowMillis() -> Double? {
-        MonotonicClock.sleepMicros(1)
-        return SchedParser.parse(ProcFile.bytes("/proc/thread-self/sched") ?? [])["se.exec_start"]
+/// The clock of /proc/.../sched's se.exec_start: each CPU's run-queue task
+/// clock, neither CLOCK_MONOTONIC nor the same across CPUs (see
+/// tw_sched_clock_ms_on_cpu). "Now" is read once per CPU and scan.
+struct SchedClock {
+    private var nowByCPU: [Int: Double?] = [:]
+
+    mutating func nowMillis(cpu: Int) -> Double? {
+        if let known = nowByCPU[cpu] { return known }
+        let now = tw_sched_clock_ms_on_cpu(Int32(cpu))
+        nowByCPU[cpu] = now >= 0 ? now : nil
+        return nowByCPU[cpu] ?? nil
     }
 }
