@@ -14,7 +14,7 @@ struct ThreadwatchCommand: ParsableCommand {
         commandName: "threadwatch",
         abstract: "Finds concurrency bugs in a running process: every thread's state and stack, deadlocks, and more.",
         discussion: """
-            Exit status: 0 no error-severity findings, 1 error findings, 2 could not scan.
+            Exit status: 0 no error-severity findings, 1 error findings, 2 could not scan (the reason is on stderr), 64 bad arguments.
             """,
         version: ReportBuilder.toolVersion)
 
