@@ -409,3 +409,78 @@ double tw_sched_clock_ms_on_cpu(int cpu) {
     sched_setaffinity(0, sizeof saved, &saved);
     return now;
 }
+
+// ---------------------------------------------------------------- data fields
+
+// "hits[1]" for byte `offset` inside a value of DWARF type `type`: walks
+// structs/unions (DW_AT_data_member_location) and arrays (element size).
+static void describe_offset(Dwarf_Die *type, uint64_t offset, char *out, size_t length, int depth) {
+    Dwarf_Die peeled;
+    if (depth > 8 || dwarf_peel_type(type, &peeled) != 0) return;
+    int tag = dwarf_tag(&peeled);
+    if (tag == DW_TAG_structure_type || tag == DW_TAG_union_type || tag == DW_TAG_class_type) {
+        Dwarf_Die member;
+        if (dwarf_child(&peeled, &member) != 0) return;
+        do {
+            if (dwarf_tag(&member) != DW_TAG_member) continue;
+            Dwarf_Attribute attr;
+            Dwarf_Word where = 0;
+            if (tag != DW_TAG_union_type &&
+                dwarf_formudata(dwarf_attr(&member, DW_AT_data_member_location, &attr), &where) != 0) continue;
+            Dwarf_Die member_type;
+            Dwarf_Word size = 0;
+            if (dwarf_formref_die(dwarf_attr_integrate(&member, DW_AT_type, &attr), &member_type) == NULL ||
+                dwarf_aggregate_size(&member_type, &size) != 0) continue;
+            if (offset < where || offset >= where + size) continue;
+            const char *name = dwarf_diename(&member);
+            size_t used = strlen(out);
+            snprintf(out + used, length - used, ".%s", name ? name : "?");
+            describe_offset(&member_type, offset - where, out, length, depth + 1);
+            return;
+        } while (dwarf_siblingof(&member, &member) == 0);
+    } else if (tag == DW_TAG_array_type) {
+        Dwarf_Attribute attr;
+        Dwarf_Die element;
+        Dwarf_Word size = 0;
+        if (dwarf_formref_die(dwarf_attr_integrate(&peeled, DW_AT_type, &attr), &element) == NULL ||
+            dwarf_aggregate_size(&element, &size) != 0 || size == 0) return;
+        size_t used = strlen(out);
+        snprintf(out + used, length - used, "[%llu]", (unsigned long long)(offset / size));
+        describe_offset(&element, offset % size, out, length, depth + 1);
+    }
+}
+
+int tw_data_field(Dwfl *dwfl, uint64_t address, char *out, size_t length) {
+    if (length == 0) return -1;
+    out[0] = 0;
+    Dwfl_Module *module = tw_module_for_data(dwfl, address);
+    if (module == NULL) return -1;
+    GElf_Off offset = 0;
+    GElf_Sym sym;
+    const char *name = dwfl_module_addrinfo(module, address, &offset, &sym, NULL, NULL, NULL);
+    if (name == NULL || (sym.st_size != 0 && offset >= sym.st_size)) return -1;
+    Dwarf_Addr bias = 0;
+    Dwarf *dwarf = dwfl_module_getdwarf(module, &bias);
+    if (dwarf == NULL) return -1;
+    // The variable's definition: a CU-level DW_TAG_variable with this name.
+    Dwarf_Off cu = 0, next;
+    size_t header;
+    while (dwarf_nextcu(dwarf, cu, &next, &header, NULL, NULL, NULL) == 0) {
+        Dwarf_Die cudie, child;
+        if (dwarf_offdie(dwarf, cu + header, &cudie) != NULL && dwarf_child(&cudie, &child) == 0) {
+            do {
+                if (dwarf_tag(&child) != DW_TAG_variable) continue;
+                const char *var = dwarf_diename(&child);
+                Dwarf_Attribute attr;
+                Dwarf_Die type;
+                if (var == NULL || strcmp(var, name) != 0 || !dwarf_hasattr(&child, DW_AT_location)) continue;
+                if (dwarf_formref_die(dwarf_attr_integrate(&child, DW_AT_type, &attr), &type) == NULL) continue;
+                snprintf(out, length, "%s", name);
+                describe_offset(&type, offset, out, length, 0);
+                return 0;
+            } while (dwarf_siblingof(&child, &child) == 0);
+        }
+        cu = next;
+    }
+    return -1;
+}

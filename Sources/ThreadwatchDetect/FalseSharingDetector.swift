@@ -114,6 +114,9 @@ public enum FalseSharingDetector {
                 "line_samples": .int(line.sampled.samples),
                 "watch_window_ms": .int(line.windowMillis),
             ]
+            if !line.fields.isEmpty {  // the variables' fields at each touched offset, from DWARF
+                evidence["fields"] = .object(Dictionary(uniqueKeysWithValues: line.fields.map { ("+\($0.key)", .string($0.value)) }))
+            }
             if sharing.isTrueSharing {
                 evidence["true_sharing_offsets"] = .list(bits(sharing.sharedBytes).map { .int($0) })
             }

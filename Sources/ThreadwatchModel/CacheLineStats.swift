@@ -106,14 +106,17 @@ public struct WatchedLine: Sendable, Equatable {
     public var windowMillis: Int
     public var symbol: String?
     public var frames: [UInt64: Frame]
+    /// Offset in the line -> the field there ("g_stats.hits[1]"), from DWARF.
+    public var fields: [Int: String]
 
     public init(sampled: CacheLineStats, counts: [Int32: [Int: WatchCount]], windowMillis: Int,
-                symbol: String?, frames: [UInt64: Frame] = [:]) {
+                symbol: String?, frames: [UInt64: Frame] = [:], fields: [Int: String] = [:]) {
         self.sampled = sampled
         self.counts = counts
         self.windowMillis = windowMillis
         self.symbol = symbol
         self.frames = frames
+        self.fields = fields
     }
 }
 

@@ -222,7 +222,13 @@ enum FindingRenderer {
             out += "\(f.severity.rawValue.uppercased()) \(f.kind.rawValue): \(f.summary)\n"
             out += edges(f, snapshot: snapshot)
             if f.kind == .forkChildDeadlock { out += inheritedLockOwners(f, snapshot: snapshot) }
-            if let detail = f.falseSharing { out += FalseSharingLines.render(detail, snapshot: snapshot) }
+            if let detail = f.falseSharing {
+                var fields: [String: String] = [:]
+                if case .object(let map)? = f.evidence["fields"] {
+                    for (key, value) in map { if case .string(let name) = value { fields[key] = name } }
+                }
+                out += FalseSharingLines.render(detail, snapshot: snapshot, fields: fields)
+            }
             if let advice = f.advice { out += "  advice: \(advice)\n" }
             out += "\n"
         }

@@ -28,6 +28,9 @@ final class FalseSharingTests: XCTestCase {
         XCTAssertEqual(Set(writers.compactMap { ($0["offsets"] as? [Int])?.first }), [0, 8, 16, 24])
         XCTAssertTrue(writers.allSatisfy { ($0["writes"] as? Int ?? 0) > 0 })
         XCTAssertEqual(findings.first?["severity"] as? String, "warning")
+        // The struct fields, from the fixture's DWARF: struct fs_stats { long hits[4]; ... }.
+        let fields = (findings.first?["evidence"] as? [String: Any])?["fields"] as? [String: String]
+        XCTAssertEqual(fields?["+8"], "g_stats.hits[1]", "\(String(describing: fields))")
     }
 
     func testSample_writerAndReaders_reportsTheReadersToo() throws {

@@ -98,6 +98,9 @@ char *tw_demangle(const char *name);
 // "Now" on the clock of /proc/.../sched's se.exec_start for that CPU, in ms; -1 on failure.
 double tw_sched_clock_ms_on_cpu(int cpu);
 
+// "g_stats.hits[1]": the member path of a global at address, from DWARF; 0 on success.
+int tw_data_field(Dwfl *dwfl, uint64_t address, char *out, size_t length);
+
 // The module holding a data address, .bss included.
 Dwfl_Module *tw_module_for_data(Dwfl *dwfl, uint64_t address);
 

@@ -122,8 +122,14 @@ public enum FalseSharingSampler {
             if counter.refused != nil { break }
             var frames: [UInt64: Frame] = [:]
             for t in line.threads.values { if let pc = t.mainPC { frames[pc] = names.frame(pc) } }
+            var fields: [Int: String] = [:]
+            for t in line.threads.values {
+                for offset in t.accesses.keys where fields[offset] == nil {
+                    fields[offset] = names.field(line.line + UInt64(offset))
+                }
+            }
             watched.append(WatchedLine(sampled: line, counts: counts, windowMillis: windowMillis,
-                                       symbol: names.symbol(line), frames: frames))
+                                       symbol: names.symbol(line), frames: frames, fields: fields))
         }
         return ConfirmResult(watched: watched, warnings: counter.warnings, refused: counter.refused)
     }
@@ -165,6 +171,8 @@ final class Naming {
         if mapping.path.hasPrefix("[stack") { return "stack" }
         return nil
     }
+
+    func field(_ address: UInt64) -> String? { symbolizer?.dataField(address) }
 
     func frame(_ pc: UInt64) -> Frame {
         symbolizer?.frames(for: RawFrame(pc: pc, isActivation: true)).first ?? Frame(pc: pc)

@@ -48,6 +48,14 @@ public final class Symbolizer {
         return result
     }
 
+    /// "g_stats.hits[1]": the field of a global variable at `address`, when
+    /// the module has DWARF for it; nil otherwise.
+    public func dataField(_ address: UInt64) -> String? {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard tw_data_field(dwfl, address, &buffer, buffer.count) == 0 else { return nil }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     /// "accounts+0x28" for an address inside a data symbol, nil otherwise.
     public func dataSymbol(_ address: UInt64) -> String? {
         guard let module = tw_module_for_data(dwfl, address) else { return nil }
