@@ -85,6 +85,26 @@ final class RuntimeTests: XCTestCase {
         }
     }
 
+    /// A registry left mid-write, or full of garbage: a warning or bounded
+    /// output, never a crash or a hang (the scan completes in seconds).
+    func testBadRegistry_warnsNeverCrashes() throws {
+        for kind in ["torn", "garbage"] {
+            let f = try Fixture(["runtime-bad-registry", kind], executable: Self.fixture)
+            for procOnly in [false, true] {
+                let result = try Threadwatch.run(["--pid", "\(f.pid)", "--json"] + (procOnly ? ["--proc-only"] : []))
+                XCTAssertTrue(result.status == 0 || result.status == 1, "\(kind): status \(result.status): \(result.stderr)")
+                XCTAssertLessThan(result.elapsed, 20, "\(kind): no hang")
+                try SchemaValidator.assertValid(result.stdout)
+                let report = try XCTUnwrap(result.json)
+                let warnings = report.scanInfo["warnings"] as? [String] ?? []
+                if kind == "torn" {
+                    XCTAssertTrue(warnings.contains { $0.contains("registry") }, "\(warnings)")
+                }
+                XCTAssertLessThanOrEqual((report["fibers"] as? [Any])?.count ?? 0, 4096, "fibers bounded by the table")
+            }
+        }
+    }
+
     func testNoRuntime_noFibersField() throws {
         let f = try Fixture(["waits"])
         let report = try Threadwatch.report(["--pid", "\(f.pid)"])
