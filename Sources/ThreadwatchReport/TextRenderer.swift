@@ -57,7 +57,7 @@ public enum TextRenderer {
         guard let t = group.threads.first else { return "" }
         var out = ""
         if group.threads.count > 1 {
-            out += "×\(group.threads.count) threads \"\(t.name)\" \(t.state) with this stack: tids \(tidRanges(group.threads.map(\.tid)))\n"
+            out += "×\(group.threads.count) threads \"\(groupName(group.threads.map(\.name)))\" \(t.state) with this stack: tids \(tidRanges(group.threads.map(\.tid)))\n"
         } else {
             out += "Thread \(t.tid) \"\(t.name)\" \(t.state)"
             if let s = t.scheduling {
@@ -159,6 +159,17 @@ public enum TextRenderer {
             if let name = f.function, isLibraryWrapper(name) { return false }
             return true
         } ?? frames.first
+    }
+
+    /// One name for a group: the name they share, "idle-*" for a numbered
+    /// pool (idle-0, idle-1, ...), else the first name and "...".
+    static func groupName(_ names: [String]) -> String {
+        guard let first = names.first else { return "" }
+        if names.allSatisfy({ $0 == first }) { return first }
+        func stem(_ n: String) -> Substring { n.prefix { !$0.isNumber } }
+        let base = stem(first)
+        if !base.isEmpty, names.allSatisfy({ stem($0) == base }) { return base + "*" }
+        return first + ", ..."
     }
 
     static func tidRanges(_ tids: [Int32]) -> String {

@@ -16,6 +16,12 @@ final class TextRendererTests: XCTestCase {
         XCTAssertTrue(text.contains("Thread 5 \"main\""))
     }
 
+    func testGroupName() {
+        XCTAssertEqual(TextRenderer.groupName(["pool", "pool"]), "pool")
+        XCTAssertEqual(TextRenderer.groupName(["idle-0", "idle-1", "idle-12"]), "idle-*")
+        XCTAssertEqual(TextRenderer.groupName(["a", "b"]), "a, ...")
+    }
+
     func testTidRanges() {
         XCTAssertEqual(TextRenderer.tidRanges([5, 1, 2, 3, 7, 8]), "1-3,5,7-8")
     }
