@@ -26,6 +26,8 @@ struct GlibcLockModel {
     /// Names a data address ("accounts+0x28"); nil when unknown.
     let dataSymbol: (UInt64) -> String?
     private let liveTids: Set<Int32>
+    /// Each thread's stack block (glibc puts its struct pthread at the top).
+    private let stackByTid: [Int32: StackRegion]
     private let tidByDescriptor: [UInt64: Int32]
     private let primitives = PrimitiveCache()
 
@@ -33,6 +35,7 @@ struct GlibcLockModel {
         self.memory = memory
         self.dataSymbol = dataSymbol
         self.liveTids = Set(threads.map(\.tid))
+        self.stackByTid = Dictionary(threads.compactMap { t in t.stack.map { (t.tid, $0) } }, uniquingKeysWith: { a, _ in a })
         var byDescriptor: [UInt64: Int32] = [:]
         for thread in threads { if let fs = thread.fsBase { byDescriptor[fs] = thread.tid } }
         self.tidByDescriptor = byDescriptor
@@ -93,6 +96,15 @@ struct GlibcLockModel {
         case .semaphore?:
             return BlockedOn(kind: .semaphore, address: address, symbol: dataSymbol(address))
         case nil:
+            // pthread_join without symbols (no libc6-dbg: __pthread_clockjoin_ex
+            // is not in .dynsym) is still certain from memory: the word holds a
+            // live thread's tid, is the value waited for, and lies in that
+            // thread's own stack block, where glibc keeps its struct pthread.
+            if let tid = memory.readInt32(address), tid > 0, Int32(truncatingIfNeeded: syscall.args[2]) == tid,
+               let stack = stackByTid[tid], address >= stack.low, address < stack.high {
+                return BlockedOn(kind: .join, address: address, ownerTid: tid,
+                                 detail: "joining pthread_t 0x\(String(address &- Self.pthreadTidOffset, radix: 16))")
+            }
             // A priority-inheritance futex names its owner in the word by
             // kernel contract (Documentation/locking/pi-futex.rst), whoever
             // built the lock on it: Swift's Mutex, PI pthread mutexes, others.
