@@ -19,18 +19,18 @@ extension ThreadwatchCommand {
         if tty {
             let pid = self.pid
             options.progress = { elapsed, samples in
-                sampleProgress("\r\u{1b}[Ksampling pid \(pid): \(Int(elapsed))/\(Int(seconds.rounded(.up))) s, \(samples) samples (Ctrl-C ends it)")
+                writeStderr("\r\u{1b}[Ksampling pid \(pid): \(Int(elapsed))/\(Int(seconds.rounded(.up))) s, \(samples) samples (Ctrl-C ends it)")
             }
         }
         let sampled: SampleResult
         do {
             sampled = try FalseSharingSampler.run(pid: pid, options: options)
         } catch {
-            if tty { sampleProgress("\r\u{1b}[K") }
+            if tty { writeStderr("\r\u{1b}[K") }
             printError("threadwatch: \(error.message)")
             throw ExitCode(2)
         }
-        if tty { sampleProgress("\r\u{1b}[K") }
+        if tty { writeStderr("\r\u{1b}[K") }
         var warnings = sampled.warnings
 
         // Candidates, confirmed with watchpoints (even after Ctrl-C: the findings so far).
@@ -56,13 +56,7 @@ extension ThreadwatchCommand {
         scanOptions.mode = .sample
         scanOptions.attach = .procOnly
         scanOptions.sourceLines = sourceLines
-        var snapshot: Snapshot
-        do {
-            snapshot = try Scanner.scan(pid: pid, options: scanOptions)
-        } catch {
-            printError("threadwatch: \(error.message) (after sampling: \(findings.count) false-sharing finding(s))")
-            throw ExitCode(2)
-        }
+        var snapshot = try scanOrExit(scanOptions, context: " (after sampling: \(findings.count) false-sharing finding(s))")
         if sampled.endedBySignal != 0 {
             let tenths = sampled.durationMicros / 100_000
             warnings.append("sampling ended by signal \(sampled.endedBySignal) after \(tenths / 10).\(tenths % 10) s: findings so far")
@@ -74,7 +68,3 @@ extension ThreadwatchCommand {
     }
 }
 
-private func sampleProgress(_ text: String) {
-    let bytes = Array(text.utf8)
-    _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
-}

@@ -81,13 +81,7 @@ struct ThreadwatchCommand: ParsableCommand {
         options.stackBytes = stackBytes
         options.sourceLines = sourceLines
 
-        var snapshot: Snapshot
-        do {
-            snapshot = try Scanner.scan(pid: pid, options: options)
-        } catch {
-            printError("threadwatch: \(error.message)")
-            throw ExitCode(2)
-        }
+        var snapshot = try scanOrExit(options)
         let firstSeen = ZombieMemory.firstSeen(&snapshot, stateDir: stateDir)
         let findings = Detection.run(snapshot, confirmAfterMicros: confirmMs * 1000, zombieFirstSeen: firstSeen)
         try ReportSink.emit(snapshot, findings: findings, json: json)
@@ -113,9 +107,24 @@ enum Detection {
     }
 }
 
-func printError(_ message: String) {
-    let line = Array((message + "\n").utf8)
-    _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+extension ThreadwatchCommand {
+    /// Scans, or prints why it could not (plus `context`) and exits 2.
+    func scanOrExit(_ options: ScanOptions, context: String = "") throws -> Snapshot {
+        do {
+            return try Scanner.scan(pid: pid, options: options)
+        } catch {
+            printError("threadwatch: \(error.message)\(context)")
+            throw ExitCode(2)
+        }
+    }
 }
+
+/// Raw text to stderr (progress lines redraw in place, so no newline added).
+func writeStderr(_ text: String) {
+    let bytes = Array(text.utf8)
+    _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+}
+
+func printError(_ message: String) { writeStderr(message + "\n") }
 
 extension Symbolizer.SourceLines: ExpressibleByArgument {}

@@ -19,7 +19,7 @@ extension ThreadwatchCommand {
         if tty {
             let pid = self.pid
             watchOptions.progress = { elapsed, forks in
-                progressLine("\r\u{1b}[Kwatching pid \(pid): \(elapsed)/\(Int(seconds.rounded(.up))) s, \(forks) fork\(forks == 1 ? "" : "s") (Ctrl-C ends it)")
+                writeStderr("\r\u{1b}[Kwatching pid \(pid): \(elapsed)/\(Int(seconds.rounded(.up))) s, \(forks) fork\(forks == 1 ? "" : "s") (Ctrl-C ends it)")
             }
         }
         let watched: WatchResult
@@ -29,7 +29,7 @@ extension ThreadwatchCommand {
             printError("threadwatch: \(error.message)")
             throw ExitCode(2)
         }
-        if tty { progressLine("\r\u{1b}[K") }
+        if tty { writeStderr("\r\u{1b}[K") }
 
         var options = ScanOptions()
         options.mode = .watch
@@ -39,14 +39,8 @@ extension ThreadwatchCommand {
         // After Ctrl-C a stop would be refused (the stopper honours the
         // signal): show the threads from /proc instead.
         if watched.endedBySignal != 0 { options.attach = .procOnly }
-        var snapshot: Snapshot
-        do {
-            snapshot = try Scanner.scan(pid: pid, options: options)
-        } catch {
-            let forks = watched.events.count
-            printError("threadwatch: \(error.message) (the watch saw \(forks) fork\(forks == 1 ? "" : "s") before)")
-            throw ExitCode(2)
-        }
+        let forks = watched.events.count
+        var snapshot = try scanOrExit(options, context: " (the watch saw \(forks) fork\(forks == 1 ? "" : "s") before)")
         var warnings = watched.warnings
         if watched.endedBySignal != 0 {
             let tenths = watched.durationMicros / 100_000
@@ -64,8 +58,3 @@ extension ThreadwatchCommand {
     }
 }
 
-/// A progress line on a terminal: redrawn in place, no newline.
-private func progressLine(_ text: String) {
-    let bytes = Array(text.utf8)
-    _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
-}
