@@ -48,16 +48,22 @@ public enum ProcFile {
 
     /// Entries of a directory whose names are numbers (pids, tids), sorted.
     public static func numericEntries(_ path: String) -> Result<[Int32], ReadError> {
+        entryNames(path).map { names in names.compactMap { Int32($0) }.sorted() }
+    }
+
+    /// Every entry's name. The name is read in place up to its NUL: a
+    /// dirent is only d_reclen bytes long, so copying the whole 256-byte
+    /// d_name field can run past the end of readdir's buffer and fault.
+    public static func entryNames(_ path: String) -> Result<[String], ReadError> {
         guard let dir = opendir(path) else { return .failure(.errno(errno)) }
         defer { closedir(dir) }
-        var ids: [Int32] = []
+        let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
+        var names: [String] = []
         while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if let id = Int32(name) { ids.append(id) }
+            let name = (UnsafeRawPointer(entry) + nameOffset).assumingMemoryBound(to: CChar.self)
+            names.append(String(cString: name))
         }
-        return .success(ids.sorted())
+        return .success(names)
     }
 
     public static func symlink(_ path: String) -> String? {

@@ -133,15 +133,7 @@ public struct ZombieFirstSeen {
     }
 
     private static func entries(_ path: String) -> Result<[String], ProcFile.ReadError> {
-        guard let dir = opendir(path) else { return .failure(.errno(errno)) }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            names.append(withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            })
-        }
-        return .success(names)
+        ProcFile.entryNames(path)
     }
 
     private static func environment(_ name: String) -> String? {
