@@ -7,8 +7,10 @@ public struct FiberSnapshot: Sendable, Equatable {
     public var id: Int64
     public var name: String
     public var state: State
-    /// The thread it runs on (its scheduler's carrier).
+    /// The thread it runs on, or last ran on (its scheduler's carrier; in a pool it moves).
     public var carrierTid: Int32?
+    /// The M:N pool it belongs to; nil when bound to one scheduler.
+    public var pool: UInt32?
     /// A fiber mutex it is parked on, with the owning fiber in `ownerFiber`.
     public var blockedOn: BlockedOn?
     /// Unwound from the saved context; empty while it runs (its carrier's stack shows it).
@@ -17,9 +19,10 @@ public struct FiberSnapshot: Sendable, Equatable {
     /// Times it was switched in: unchanged between two looks = it did not run.
     public var switches: UInt64
 
-    public init(id: Int64, name: String, state: State, carrierTid: Int32?, blockedOn: BlockedOn? = nil,
+    public init(id: Int64, name: String, state: State, carrierTid: Int32?, pool: UInt32? = nil, blockedOn: BlockedOn? = nil,
                 frames: [Frame] = [], stack: StackRegion? = nil, switches: UInt64 = 0) {
         self.id = id
+        self.pool = pool
         self.name = name
         self.state = state
         self.carrierTid = carrierTid
@@ -37,11 +40,21 @@ public struct RuntimeState: Sendable, Equatable {
         public var currentFiber: Int64?
         public var runnable: Int
         public var switches: UInt64
-        public init(tid: Int32, currentFiber: Int64?, runnable: Int, switches: UInt64) {
+        /// The M:N pool it serves; nil for a standalone scheduler.
+        public var pool: UInt32?
+        /// Asleep with nothing to run.
+        public var idle: Bool
+        /// Fibers it took from other carriers' run queues.
+        public var steals: UInt64
+        public init(tid: Int32, currentFiber: Int64?, runnable: Int, switches: UInt64,
+                    pool: UInt32? = nil, idle: Bool = false, steals: UInt64 = 0) {
             self.tid = tid
             self.currentFiber = currentFiber
             self.runnable = runnable
             self.switches = switches
+            self.pool = pool
+            self.idle = idle
+            self.steals = steals
         }
     }
 

@@ -13,9 +13,17 @@ enum FiberLines {
             out += "\n"
         }
         guard !snapshot.fibers.isEmpty else { return out.isEmpty ? "" : out + "\n" }
+        for c in runtime.carriers.sorted(by: { ($0.pool ?? 0, $0.tid) < ($1.pool ?? 0, $1.tid) }) {
+            out += "carrier thread \(c.tid)" + (c.pool.map { " (pool \($0))" } ?? "") + ": "
+            out += c.currentFiber.map { "runs fiber \($0)" } ?? (c.idle ? "idle" : "in its scheduler")
+            out += ", \(c.runnable) runnable queued, \(c.switches) switches"
+            if c.pool != nil { out += ", \(c.steals) stolen" }
+            out += "\n"
+        }
         out += "Fibers (\(snapshot.fibers.count)):\n"
         for fiber in snapshot.fibers.sorted(by: { $0.id < $1.id }) {
-            out += "fiber \(fiber.id) \"\(fiber.name)\" \(fiber.state.rawValue) on thread \(fiber.carrierTid.map(String.init) ?? "-")"
+            let place = fiber.carrierTid.map { fiber.state == .running ? "on thread \($0)" : "last on thread \($0)" } ?? "not run yet"
+            out += "fiber \(fiber.id) \"\(fiber.name)\" \(fiber.state.rawValue)" + (fiber.pool.map { " in pool \($0)" } ?? "") + ", \(place)"
             if let b = fiber.blockedOn {
                 out += ", waits for \(lockText(b))"
                 if let owner = b.ownerFiber { out += " held by fiber \(owner)" }

@@ -23,6 +23,7 @@ public enum ReportBuilder {
             threads: snapshot.threads.map(thread),
             findings: findings.map(finding))
         report.fibers = snapshot.fibers.isEmpty ? nil : snapshot.fibers.map(fiber)
+        if let carriers = snapshot.runtime?.carriers, !carriers.isEmpty { report.carriers = carriers.map(carrier) }
         return report
     }
 

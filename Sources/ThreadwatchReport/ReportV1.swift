@@ -10,10 +10,12 @@ public struct ReportV1: Codable, Sendable, Equatable {
     public var threads: [Thread]
     /// Fibers of the threadwatch runtime (ReportV1+Fibers.swift); absent when it is not linked.
     public var fibers: [Fiber]? = nil
+    /// Threads that run fibers (added to v1); absent when none.
+    public var carriers: [Carrier]? = nil
     public var findings: [Finding]
 
     enum CodingKeys: String, CodingKey {
-        case schema, tool, host, target, scan, threads, fibers, findings
+        case schema, tool, host, target, scan, threads, fibers, carriers, findings
         case generatedAt = "generated_at"
     }
 

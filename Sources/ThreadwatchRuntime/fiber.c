@@ -1,38 +1,24 @@
-/* Stackful fibers and one scheduler per carrier thread. A yield switches
- * straight to the next runnable fiber (one context switch); the scheduler's
- * own context runs only to reap finished fibers and to idle when every
- * fiber is blocked. */
-#include "internal.h"
+/* Stackful fibers and the standalone scheduler (one carrier thread runs its
+ * own fibers). A yield switches straight to the next runnable fiber (one
+ * context switch); the scheduler's own context runs only when there is
+ * nothing to run. Pools (M:N) are in pool.c and share the switch below. */
+#include "fiber_internal.h"
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
-struct twr_fiber {
-    void **sp;            /* where its saved sp lives: its registry record, or sp_local */
-    void *sp_local;
-    twr_fiber_rec *rec;   /* NULL when the registry was full */
-    uint64_t id;
-    twr_sched *sched;
-    void (*fn)(void *);
-    void *arg;
-    void *map;
-    size_t map_len;
-    twr_fiber *next;      /* run queue, wait queue or dead list */
-};
-
-struct twr_sched {
-    void *sp;
-    twr_fiber *head, *tail, *current, *dead;
-    int live;
-    uint32_t wake;
-    twr_carrier_rec *rec;
-    twr_carrier_rec spare;  /* written instead when the registry is full */
-};
-
-static __thread twr_sched *current_sched;
+/* Initial-exec: each access is one %fs-relative load, never an address
+ * computed once per function (general-dynamic TLS could be cached across a
+ * switch, and a pool fiber may resume on another thread). */
+static __thread twr_sched *current_sched __attribute__((tls_model("initial-exec")));
 static uint64_t next_fiber_id = 1;
 
-/* A record change under its own seqlock: odd while the carrier writes. */
+__attribute__((noinline)) twr_sched *twr_this_sched(void)
+{
+    return current_sched;
+}
+
+/* A record change under its own seqlock: odd while its owner writes. */
 static inline void rec_begin(twr_fiber_rec *r)
 {
     __atomic_store_n(&r->seq, r->seq + 1, __ATOMIC_RELAXED);
@@ -44,18 +30,77 @@ static inline void rec_end(twr_fiber_rec *r)
     __atomic_store_n(&r->seq, r->seq + 1, __ATOMIC_RELEASE);
 }
 
-static inline void set_state(twr_fiber *f, uint32_t state, uint64_t waiting)
+/* Suspended: state, what it waits for and where its context is, in one
+ * change, so a reader never pairs a new state with an old saved_sp. */
+static inline void publish_suspended(twr_fiber *f, uint32_t state, uint64_t waiting)
 {
     twr_fiber_rec *r = f->rec;
     if (!r) return;
     rec_begin(r);
     r->state = state;
     r->waiting_on = waiting;
-    if (state == TWR_FIBER_RUNNING) r->switches++;
+    r->saved_sp = (uint64_t)f->sp;
     rec_end(r);
 }
 
-static void enqueue(twr_sched *s, twr_fiber *f)
+static inline void publish_running(twr_fiber *f, int32_t carrier)
+{
+    twr_fiber_rec *r = f->rec;
+    if (!r) return;
+    rec_begin(r);
+    r->state = TWR_FIBER_RUNNING;
+    r->waiting_on = 0;
+    r->carrier_tid = carrier;
+    r->switches++;
+    rec_end(r);
+}
+
+void twr_sched_attach(twr_sched *s, uint32_t pool_id)
+{
+    twr_tls_t *t = twr_me();
+    s->tid = t->tid;
+    s->rec = &s->spare;
+    twr_reg_begin();
+    for (uint32_t i = 0; i < TWR_MAX_CARRIERS; i++) {
+        if (twr_registry.carriers[i].tid == 0) {
+            s->rec = &twr_registry.carriers[i];
+            memset(s->rec, 0, sizeof *s->rec);
+            if (i >= twr_registry.ncarriers) twr_registry.ncarriers = i + 1;
+            break;
+        }
+    }
+    if (s->rec == &s->spare) twr_registry.dropped++;
+    s->rec->pool = pool_id;
+    s->rec->tid = t->tid;
+    twr_reg_end();
+    current_sched = s;
+}
+
+void twr_sched_detach(twr_sched *s)
+{
+    if (current_sched == s) current_sched = NULL;
+    if (s->rec != &s->spare) {
+        twr_reg_begin();
+        memset(s->rec, 0, sizeof *s->rec);
+        twr_reg_end();
+    }
+}
+
+/* A finished fiber's stack and record go once nothing runs on it. */
+static void fiber_release(twr_fiber *f)
+{
+    munmap(f->map, f->map_len);
+    if (f->rec) {
+        twr_reg_begin();
+        rec_begin(f->rec);
+        f->rec->state = 0;
+        rec_end(f->rec);
+        twr_reg_end();
+    }
+    free(f);
+}
+
+static void local_push(twr_sched *s, twr_fiber *f)
 {
     f->next = NULL;
     if (s->tail) s->tail->next = f; else s->head = f;
@@ -63,8 +108,34 @@ static void enqueue(twr_sched *s, twr_fiber *f)
     s->rec->runnable++;
 }
 
-static twr_fiber *dequeue(twr_sched *s)
+/* Another thread hands a fiber to a standalone scheduler. */
+static void inbox_post(twr_sched *s, twr_fiber *f)
 {
+    twr_fiber *old = __atomic_load_n(&s->inbox, __ATOMIC_RELAXED);
+    do {
+        f->next = old;
+    } while (!__atomic_compare_exchange_n(&s->inbox, &old, f, 1, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
+    __atomic_fetch_add(&s->wake, 1, __ATOMIC_SEQ_CST);
+    twr_futex(&s->wake, FUTEX_WAKE_PRIVATE, 1);
+}
+
+static twr_fiber *local_next(twr_sched *s)
+{
+    if (__builtin_expect(__atomic_load_n(&s->inbox, __ATOMIC_RELAXED) != NULL, 0)) {
+        /* The inbox is last-in first: reverse it so posts run in order. */
+        twr_fiber *list = __atomic_exchange_n(&s->inbox, NULL, __ATOMIC_ACQUIRE), *fifo = NULL;
+        while (list) {
+            twr_fiber *n = list->next;
+            list->next = fifo;
+            fifo = list;
+            list = n;
+        }
+        while (fifo) {
+            twr_fiber *n = fifo->next;
+            local_push(s, fifo);
+            fifo = n;
+        }
+    }
     twr_fiber *f = s->head;
     if (!f) return NULL;
     s->head = f->next;
@@ -73,84 +144,70 @@ static twr_fiber *dequeue(twr_sched *s)
     return f;
 }
 
-/* Leaves `from` (NULL: the scheduler) for `to` (NULL: the scheduler). */
-static inline void switch_to(twr_sched *s, twr_fiber *from, twr_fiber *to)
+twr_fiber *twr_next_runnable(twr_sched *s)
 {
+    return s->pool ? twr_pool_next(s) : local_next(s);
+}
+
+/* Runs in whatever context a switch resumed, before anything else there:
+ * only now are the previous fiber's registers saved, so only now may it be
+ * published, queued where another carrier can take it, or freed. Not
+ * inlined: it must read the thread's scheduler afresh. */
+__attribute__((noinline)) static void after_switch(void)
+{
+    twr_sched *s = current_sched;
+    twr_fiber *p = s->prev;
+    if (!p) return;
+    s->prev = NULL;
+    uint32_t state = s->prev_state;
+    publish_suspended(p, state, s->prev_wait);
+    if (state == TWR_FIBER_RUNNABLE) {
+        if (s->pool) twr_pool_requeue(s, p); else local_push(s, p);
+    } else if (state == TWR_FIBER_BLOCKED) {
+        uint32_t *guard = s->release;
+        s->release = NULL;
+        if (guard) __atomic_store_n(guard, 0, __ATOMIC_RELEASE);
+    } else if (state == TWR_FIBER_FINISHED) {
+        twr_pool *pool = p->pool;
+        twr_sched *home = p->sched;
+        fiber_release(p);
+        if (pool) twr_pool_finished(pool);
+        else __atomic_fetch_sub(&home->live, 1, __ATOMIC_RELEASE);
+    }
+}
+
+void twr_switch(twr_sched *s, twr_fiber *from, uint32_t from_state, uint64_t wait, twr_fiber *to)
+{
+    s->prev = from;
+    s->prev_state = from_state;
+    s->prev_wait = wait;
     s->current = to;
     uint64_t id = 0;
     if (to) {
-        set_state(to, TWR_FIBER_RUNNING, 0);
+        to->sched = s;
+        publish_running(to, s->tid);
         id = to->id;
     }
-    s->rec->current = id;
-    s->rec->switches++;
+    __atomic_store_n(&s->rec->current, id, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->rec->switches, s->rec->switches + 1, __ATOMIC_RELAXED);
     twr_tls.current_fiber = id;
-    twr_context_switch(from ? from->sp : &s->sp, to ? *to->sp : s->sp);
-}
-
-twr_sched *twr_sched_new(void)
-{
-    twr_tls_t *t = twr_me();
-    twr_sched *s = calloc(1, sizeof *s);
-    if (!s) return NULL;
-    s->rec = &s->spare;
-    twr_reg_begin();
-    for (uint32_t i = 0; i < TWR_MAX_CARRIERS; i++) {
-        if (twr_registry.carriers[i].tid == 0) {
-            s->rec = &twr_registry.carriers[i];
-            memset(s->rec, 0, sizeof *s->rec);
-            s->rec->tid = t->tid;
-            if (i >= twr_registry.ncarriers) twr_registry.ncarriers = i + 1;
-            break;
-        }
-    }
-    twr_reg_end();
-    s->rec->tid = t->tid;
-    current_sched = s;
-    return s;
-}
-
-void twr_sched_free(twr_sched *s)
-{
-    if (current_sched == s) current_sched = NULL;
-    if (s->rec != &s->spare) {
-        twr_reg_begin();
-        s->rec->tid = 0;
-        twr_reg_end();
-    }
-    free(s);
-}
-
-static void reap(twr_sched *s)
-{
-    while (s->dead) {
-        twr_fiber *f = s->dead;
-        s->dead = f->next;
-        munmap(f->map, f->map_len);
-        if (f->rec) {
-            twr_reg_begin();
-            f->rec->state = 0;
-            twr_reg_end();
-        }
-        free(f);
-    }
+    twr_context_switch(from ? &from->sp : &s->sp, to ? to->sp : s->sp);
+    /* Resumed, possibly on another carrier: `s` is stale from here on. */
+    after_switch();
 }
 
 static void fiber_main(void *p)
 {
+    after_switch();
     twr_fiber *f = p;
     f->fn(f->arg);
-    twr_sched *s = f->sched;
-    set_state(f, TWR_FIBER_FINISHED, 0);
-    s->live--;
-    /* Its stack is freed by the scheduler, once nothing runs on it. */
-    f->next = s->dead;
-    s->dead = f;
-    switch_to(s, f, dequeue(s));
+    twr_sched *s = twr_this_sched();
+    twr_switch(s, f, TWR_FIBER_FINISHED, 0, twr_next_runnable(s));
     __builtin_trap();
 }
 
-twr_fiber *twr_fiber_create(twr_sched *s, const char *name, void (*fn)(void *), void *arg, size_t stack_bytes)
+twr_fiber *twr_fiber_new(const char *name, void (*fn)(void *), void *arg, size_t stack_bytes,
+                         uint32_t pool_id, int32_t carrier_tid)
 {
     long page = sysconf(_SC_PAGESIZE);
     size_t usable = (stack_bytes ? stack_bytes : 64 * 1024);
@@ -167,10 +224,9 @@ twr_fiber *twr_fiber_create(twr_sched *s, const char *name, void (*fn)(void *), 
     mprotect(f->map, (size_t)page, PROT_NONE);
     char *lo = (char *)f->map + page;
     f->id = __atomic_fetch_add(&next_fiber_id, 1, __ATOMIC_RELAXED);
-    f->sched = s;
     f->fn = fn;
     f->arg = arg;
-    f->sp = &f->sp_local;
+    f->sp = twr_context_make(lo, usable, fiber_main, f);
     twr_reg_init();
     twr_reg_begin();
     uint32_t slot = TWR_MAX_FIBERS;
@@ -180,25 +236,66 @@ twr_fiber *twr_fiber_create(twr_sched *s, const char *name, void (*fn)(void *), 
     if (slot == TWR_MAX_FIBERS && twr_registry.nfibers < TWR_MAX_FIBERS) slot = twr_registry.nfibers++;
     if (slot < TWR_MAX_FIBERS) {
         twr_fiber_rec *r = &twr_registry.fibers[slot];
+        rec_begin(r);
         uint32_t seq = r->seq;
         memset(r, 0, sizeof *r);
         r->seq = seq;
         r->id = f->id;
-        r->carrier_tid = s->rec->tid;
+        r->carrier_tid = carrier_tid;
+        r->pool = pool_id;
         r->stack_lo = (uint64_t)lo;
         r->stack_hi = (uint64_t)lo + usable;
         r->entry = (uint64_t)fn;
+        r->saved_sp = (uint64_t)f->sp;
         if (name) strncpy(r->name, name, sizeof r->name - 1);
         r->state = TWR_FIBER_RUNNABLE;
+        rec_end(r);
         f->rec = r;
-        f->sp = (void **)&r->saved_sp;
     } else {
         twr_registry.dropped++;
     }
-    *f->sp = twr_context_make(lo, usable, fiber_main, f);
     twr_reg_end();
-    s->live++;
-    enqueue(s, f);
+    return f;
+}
+
+void twr_make_runnable(twr_fiber *f)
+{
+    twr_fiber_rec *r = f->rec;
+    if (r) {
+        rec_begin(r);
+        r->state = TWR_FIBER_RUNNABLE;
+        r->waiting_on = 0;
+        rec_end(r);
+    }
+    twr_sched *me = current_sched;
+    if (f->pool) twr_pool_ready(f->pool, me, f);
+    else if (f->sched == me) local_push(me, f);
+    else inbox_post(f->sched, f);
+}
+
+/* ---- the standalone scheduler ---- */
+
+twr_sched *twr_sched_new(void)
+{
+    twr_sched *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    twr_sched_attach(s, 0);
+    return s;
+}
+
+void twr_sched_free(twr_sched *s)
+{
+    twr_sched_detach(s);
+    free(s);
+}
+
+twr_fiber *twr_fiber_create(twr_sched *s, const char *name, void (*fn)(void *), void *arg, size_t stack_bytes)
+{
+    twr_fiber *f = twr_fiber_new(name, fn, arg, stack_bytes, 0, s->tid);
+    if (!f) return NULL;
+    f->sched = s;
+    __atomic_fetch_add(&s->live, 1, __ATOMIC_SEQ_CST);
+    if (current_sched == s) local_push(s, f); else inbox_post(s, f);
     return f;
 }
 
@@ -206,31 +303,30 @@ void twr_sched_run(twr_sched *s)
 {
     current_sched = s;
     for (;;) {
-        reap(s);
-        twr_fiber *next = dequeue(s);
+        twr_fiber *next = local_next(s);
         if (next) {
-            switch_to(s, NULL, next);
+            twr_switch(s, NULL, 0, 0, next);
             continue;
         }
-        if (s->live == 0) break;
-        /* Every fiber is blocked and only a fiber of this carrier could
-         * wake one: the carrier idles (a fiber deadlock looks like this). */
-        uint32_t w = __atomic_load_n(&s->wake, __ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&s->live, __ATOMIC_ACQUIRE) == 0) break;
+        /* Every fiber is blocked: sleep until another thread posts one (a
+         * fiber deadlock looks like this, with the carrier free). */
+        uint32_t w = __atomic_load_n(&s->wake, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&s->inbox, __ATOMIC_SEQ_CST)) continue;
+        __atomic_store_n(&s->rec->idle, 1, __ATOMIC_RELAXED);
         twr_futex(&s->wake, FUTEX_WAIT_PRIVATE, w);
+        __atomic_store_n(&s->rec->idle, 0, __ATOMIC_RELAXED);
     }
-    reap(s);
 }
 
 void twr_fiber_yield(void)
 {
     twr_sched *s = current_sched;
     if (!s || !s->current) return;
-    twr_fiber *next = dequeue(s);
+    twr_fiber *next = twr_next_runnable(s);
     if (!next) return;
-    twr_fiber *cur = s->current;
-    set_state(cur, TWR_FIBER_RUNNABLE, 0);
-    enqueue(s, cur);
-    switch_to(s, cur, next);
+    twr_switch(s, s->current, TWR_FIBER_RUNNABLE, 0, next);
+    TWR_KEEP_FRAME();
 }
 
 twr_fiber *twr_fiber_current(void)
@@ -241,48 +337,4 @@ twr_fiber *twr_fiber_current(void)
 uint64_t twr_fiber_id(const twr_fiber *f)
 {
     return f ? f->id : 0;
-}
-
-void twr_fmutex_init_class(twr_fmutex *m, const char *cls)
-{
-    memset(m, 0, sizeof *m);
-    m->cls = twr_class_for(cls, (uint64_t)__builtin_return_address(0));
-    twr_lock_register(m, m->cls, TWR_LOCK_FIBER_MUTEX);
-}
-
-void twr_fmutex_lock(twr_fmutex *m)
-{
-    twr_sched *s = current_sched;
-    twr_fiber *cur = s ? s->current : NULL;
-    if (!cur) __builtin_trap(); /* only fibers park; a thread uses twr_mutex */
-    if (!m->owner) {
-        m->owner = cur;
-        m->owner_tid = s->rec->tid;
-        __atomic_store_n(&m->owner_id, cur->id, __ATOMIC_RELEASE);
-        return;
-    }
-    /* Park: queue on the mutex, run someone else; unlock hands it to us. */
-    cur->next = NULL;
-    if (m->tail) m->tail->next = cur; else m->head = cur;
-    m->tail = cur;
-    set_state(cur, TWR_FIBER_BLOCKED, (uint64_t)m);
-    switch_to(s, cur, dequeue(s));
-}
-
-void twr_fmutex_unlock(twr_fmutex *m)
-{
-    twr_fiber *w = m->head;
-    if (!w) {
-        m->owner = NULL;
-        m->owner_tid = 0;
-        __atomic_store_n(&m->owner_id, 0, __ATOMIC_RELEASE);
-        return;
-    }
-    m->head = w->next;
-    if (!m->head) m->tail = NULL;
-    m->owner = w;
-    m->owner_tid = w->sched->rec->tid;
-    __atomic_store_n(&m->owner_id, w->id, __ATOMIC_RELEASE);
-    set_state(w, TWR_FIBER_RUNNABLE, 0);
-    enqueue(w->sched, w);
 }

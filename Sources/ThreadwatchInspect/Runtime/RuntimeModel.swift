@@ -30,7 +30,7 @@ public enum RuntimeModel {
         }
         var state = RuntimeState(carriers: carriers(registry), inversions: inversions(registry, symbolizer))
         state.registryAddress = address
-        let fibers = registry.fibers.compactMap { fiber($0, memory: memory, unwinder: unwinder, symbolizer: symbolizer) }
+        let fibers = resolveOwners(registry.fibers.compactMap { fiber($0, memory: memory, unwinder: unwinder, symbolizer: symbolizer) })
         var annotated = threads
         for i in annotated.indices {
             guard let locks = threadLocks(annotated[i], registry: registry, memory: memory, symbolizer: symbolizer) else { continue }
@@ -49,7 +49,18 @@ public enum RuntimeModel {
     public static func look(pid: Int32, registryAddress: UInt64) -> (fibers: [FiberSnapshot], carriers: [RuntimeState.Carrier])? {
         let memory = RemoteMemory(pid: pid)
         guard case .success(let registry) = RuntimeRegistry.read(memory, at: registryAddress) else { return nil }
-        return (registry.fibers.compactMap { fiber($0, memory: memory, unwinder: nil, symbolizer: nil) }, carriers(registry))
+        return (resolveOwners(registry.fibers.compactMap { fiber($0, memory: memory, unwinder: nil, symbolizer: nil) }), carriers(registry))
+    }
+
+    /// A fiber mutex records its owner's carrier as of the lock; in a pool
+    /// the owner may have moved since, and its own record says where it is.
+    static func resolveOwners(_ fibers: [FiberSnapshot]) -> [FiberSnapshot] {
+        let carrierOf = Dictionary(fibers.compactMap { f in f.carrierTid.map { (f.id, $0) } }, uniquingKeysWith: { a, _ in a })
+        return fibers.map { f in
+            var f = f
+            if let owner = f.blockedOn?.ownerFiber, let tid = carrierOf[owner] { f.blockedOn?.ownerTid = tid }
+            return f
+        }
     }
 
     static func describe(_ failure: RuntimeRegistry.Failure) -> String {
@@ -64,7 +75,8 @@ public enum RuntimeModel {
     static func carriers(_ registry: RuntimeRegistry) -> [RuntimeState.Carrier] {
         registry.carriers.filter { $0.tid > 0 }.map {
             RuntimeState.Carrier(tid: $0.tid, currentFiber: $0.current == 0 ? nil : Int64(truncatingIfNeeded: $0.current),
-                                 runnable: Int(min($0.runnable, UInt32(TWR_MAX_FIBERS))), switches: $0.switches)
+                                 runnable: Int(min($0.runnable, UInt32(TWR_MAX_FIBERS))), switches: $0.switches,
+                                 pool: $0.pool == 0 ? nil : $0.pool, idle: $0.idle != 0, steals: $0.steals)
         }
     }
 
@@ -78,7 +90,8 @@ public enum RuntimeModel {
         default: return nil  // free slot (or garbage)
         }
         var fiber = FiberSnapshot(id: Int64(truncatingIfNeeded: r.id), name: fixedString(r.name), state: state,
-                                  carrierTid: r.carrier_tid > 0 ? r.carrier_tid : nil, switches: r.switches)
+                                  carrierTid: r.carrier_tid > 0 ? r.carrier_tid : nil, pool: r.pool == 0 ? nil : r.pool,
+                                  switches: r.switches)
         if r.stack_hi > r.stack_lo, r.stack_hi - r.stack_lo <= 1 << 30 {
             fiber.stack = StackRegion(low: r.stack_lo, high: r.stack_hi, guardBytes: 4096)
         }

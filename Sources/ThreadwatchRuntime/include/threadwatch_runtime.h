@@ -19,9 +19,11 @@
 extern "C" {
 #endif
 
-/* ---- registry ABI (version 1): fixed-size tables, all integers little endian ---- */
+/* ---- registry ABI (version 2): fixed-size tables, all integers little endian ----
+ * Version 2 added M:N pools: pool/idle/steals in twr_carrier_rec, pool in
+ * twr_fiber_rec (in place of a pad word). */
 #define TWR_MAGIC 0x3147455257525754ull /* "TWRWREG1" */
-#define TWR_VERSION 1u
+#define TWR_VERSION 2u
 #define TWR_MAX_THREADS 256
 #define TWR_MAX_FIBERS 1024
 #define TWR_MAX_LOCKS 1024
@@ -49,14 +51,17 @@ typedef struct twr_thread_rec {
     char name[16];
 } twr_thread_rec;
 
-/* A fiber. `seq` is this record's own seqlock: the carrier bumps it around
- * every change, so a switch never touches the registry-wide counter. */
+/* A fiber. `seq` is this record's own seqlock: whoever owns the fiber at
+ * the moment (the carrier running it, or the fiber that wakes it) bumps it
+ * around every change, so a switch never touches the registry-wide counter.
+ * saved_sp is published inside that seqlock once the switch away from the
+ * fiber is complete; while state is RUNNING it is stale. */
 typedef struct twr_fiber_rec {
     uint32_t seq;
     uint32_t state;        /* TWR_FIBER_*; 0 = free slot */
     uint64_t id;
-    int32_t carrier_tid;
-    uint32_t pad;
+    int32_t carrier_tid;   /* the carrier it runs or last ran on (moves in a pool), 0 never ran */
+    uint32_t pool;         /* pool id, 0 = bound to one scheduler */
     /* Saved context while suspended: at saved_sp are the MXCSR (4 bytes)
      * and x87 control word (2), pad, then r15 r14 r13 r12 rbx rbp and the
      * return address (rip) at +56; the caller's sp is saved_sp + 64. */
@@ -96,6 +101,9 @@ typedef struct twr_carrier_rec {
     uint32_t runnable;     /* fibers in its run queue */
     uint64_t current;      /* id of the fiber running on it, 0 = scheduler */
     uint64_t switches;     /* fiber switches on it so far */
+    uint32_t pool;         /* pool id (1, 2, ...), 0 = a standalone scheduler */
+    uint32_t idle;         /* 1 while it sleeps with nothing to run */
+    uint64_t steals;       /* fibers it took from other carriers' run queues */
 } twr_carrier_rec;
 
 typedef struct twr_registry {
@@ -169,25 +177,44 @@ twr_tls_t *twr_self(void);   /* this thread's descriptor (adopts the thread) */
 /* Number of class pairs seen in both orders so far. */
 uint32_t twr_lock_inversions(void);
 
-/* ---- fibers: one scheduler per carrier thread ---- */
+/* ---- fibers ----
+ * Two ways to run them:
+ *  - one scheduler per carrier thread (twr_sched_*): the calling thread runs
+ *    its fibers; they never move to another thread;
+ *  - M:N (twr_pool_*): N carrier threads share the fibers; each carrier has
+ *    its own run queue and an idle carrier steals half of another's queue.
+ *    A fiber may resume on a different thread after any yield or park: do
+ *    not keep a thread-local's address, or a twr_mutex, across one. */
 typedef struct twr_sched twr_sched;
 typedef struct twr_fiber twr_fiber;
+typedef struct twr_pool twr_pool;
 twr_sched *twr_sched_new(void);           /* the calling thread is its carrier */
 void twr_sched_run(twr_sched *s);         /* runs fibers until all finished */
 void twr_sched_free(twr_sched *s);
+/* Any thread may create a fiber on any scheduler; it runs on s's carrier. */
 twr_fiber *twr_fiber_create(twr_sched *s, const char *name, void (*fn)(void *), void *arg, size_t stack_bytes);
 void twr_fiber_yield(void);
 twr_fiber *twr_fiber_current(void);
 uint64_t twr_fiber_id(const twr_fiber *f);
 
-/* Fiber mutex: a fiber that waits is parked, its carrier runs others.
- * Fibers sharing one must run on the same carrier. Layout (ABI): owner
- * fiber id at 0 (0 free), owner carrier tid at 8, class at 12. */
+twr_pool *twr_pool_new(unsigned carriers); /* starts the carrier threads; NULL on failure */
+/* From any thread; inside the pool it goes to the caller's own run queue. */
+twr_fiber *twr_pool_spawn(twr_pool *p, const char *name, void (*fn)(void *), void *arg, size_t stack_bytes);
+void twr_pool_wait(twr_pool *p);           /* until every fiber spawned so far has finished */
+void twr_pool_free(twr_pool *p);           /* waits, stops and joins the carriers */
+uint64_t twr_pool_steals(const twr_pool *p); /* fibers taken from another carrier's queue so far */
+
+/* Fiber mutex: a fiber that waits is parked, its carrier runs others. It
+ * works between fibers of any carriers and pools (a short spin guard
+ * orders them); only fibers may take it. Layout (ABI): owner fiber id at
+ * 0 (0 free), owner's carrier tid at 8 (when it was taken), class at 12. */
 typedef struct twr_fmutex {
     uint64_t owner_id;
     int32_t owner_tid;
     uint32_t cls;
     twr_fiber *owner, *head, *tail;
+    uint32_t guard;
+    uint32_t pad;
 } twr_fmutex;
 #define twr_fmutex_init(m) twr_fmutex_init_class((m), __FILE__ ":" TWR_STR(__LINE__))
 void twr_fmutex_init_class(twr_fmutex *m, const char *cls);
