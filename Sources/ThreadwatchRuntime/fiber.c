@@ -157,7 +157,10 @@ __attribute__((noinline)) static void after_switch(void)
 {
     twr_sched *s = current_sched;
     twr_fiber *p = s->prev;
-    if (!p) return;
+    if (!p) {
+        if (s->pool) twr_pool_publish(s);
+        return;
+    }
     s->prev = NULL;
     uint32_t state = s->prev_state;
     publish_suspended(p, state, s->prev_wait);
@@ -174,6 +177,7 @@ __attribute__((noinline)) static void after_switch(void)
         if (pool) twr_pool_finished(pool);
         else __atomic_fetch_sub(&home->live, 1, __ATOMIC_RELEASE);
     }
+    if (s->pool) twr_pool_publish(s);
 }
 
 void twr_switch(twr_sched *s, twr_fiber *from, uint32_t from_state, uint64_t wait, twr_fiber *to)
@@ -212,7 +216,7 @@ twr_fiber *twr_fiber_new(const char *name, void (*fn)(void *), void *arg, size_t
     long page = sysconf(_SC_PAGESIZE);
     size_t usable = (stack_bytes ? stack_bytes : 64 * 1024);
     usable = (usable + (size_t)page - 1) & ~((size_t)page - 1);
-    twr_fiber *f = calloc(1, sizeof *f);
+    twr_fiber *f = twr_zalloc_line(sizeof *f);
     if (!f) return NULL;
     f->map_len = usable + (size_t)page;
     f->map = mmap(NULL, f->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
@@ -277,7 +281,7 @@ void twr_make_runnable(twr_fiber *f)
 
 twr_sched *twr_sched_new(void)
 {
-    twr_sched *s = calloc(1, sizeof *s);
+    twr_sched *s = twr_zalloc_line(sizeof *s);
     if (!s) return NULL;
     twr_sched_attach(s, 0);
     return s;

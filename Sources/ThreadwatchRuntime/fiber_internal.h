@@ -3,6 +3,8 @@
 #ifndef TWR_FIBER_INTERNAL_H
 #define TWR_FIBER_INTERNAL_H
 #include "internal.h"
+#include <stdlib.h>
+#include <string.h>
 
 #define TWR_RING 256 /* a pool carrier's run queue; more goes to the pool's global queue */
 
@@ -48,6 +50,16 @@ struct twr_sched {
     twr_carrier_rec spare;  /* written instead when the registry is full */
 };
 
+/* Zeroed memory starting on a cache line of its own (schedulers and fibers
+ * are written on every switch by the carrier that runs them). */
+static inline void *twr_zalloc_line(size_t n)
+{
+    n = (n + 63) & ~(size_t)63;
+    void *p = aligned_alloc(64, n);
+    if (p) memset(p, 0, n);
+    return p;
+}
+
 /* After a call that suspends a fiber: no tail call, so a suspended fiber's
  * stack still shows twr_fmutex_lock / twr_fiber_yield above the user's frame. */
 #define TWR_KEEP_FRAME() __asm__ volatile("" ::: "memory")
@@ -73,4 +85,5 @@ twr_fiber *twr_pool_next(twr_sched *s);
 void twr_pool_requeue(twr_sched *s, twr_fiber *f);
 void twr_pool_ready(twr_pool *p, twr_sched *me, twr_fiber *f);
 void twr_pool_finished(twr_pool *p);
+void twr_pool_publish(twr_sched *s);
 #endif

@@ -43,44 +43,32 @@ static inline twr_tls_t *twr_me(void)
     return t;
 }
 
-/* Lock-order hooks (lockorder.c): cheap when the pair was seen before. */
-/* Inline: they sit on every lock and unlock, and a call each cost more
- * than the lock itself; only a first-seen pair goes out of line. */
+/* Lock-order hooks (lockorder.c). They sit on every lock and unlock: the
+ * common case (no other lock held) is inline and touches only the TLS
+ * descriptor; nesting goes out of line, so the uncontended lock stays a
+ * leaf function without a stack frame. */
 void twr_record_order(twr_tls_t *t, uint32_t first, uint32_t second, uint64_t pc, uint64_t held_pc);
+void twr_order_acquired_nested(twr_tls_t *t, const void *lock, uint32_t cls, uint64_t pc);
+void twr_order_released_nested(twr_tls_t *t, const void *lock);
+
 static inline void twr_order_acquired(twr_tls_t *t, const void *lock, uint32_t cls, uint64_t pc)
 {
-    uint32_t n = t->held_count;
-    if (cls) {
-        uint32_t stored = n < TWR_MAX_HELD ? n : TWR_MAX_HELD;
-        for (uint32_t i = 0; i < stored; i++) {
-            uint32_t held = t->held[i].cls;
-            /* One relaxed load per held lock: the pair is usually known. */
-            if (held && held != cls &&
-                !(__atomic_load_n(&twr_registry.order_bits[held], __ATOMIC_RELAXED) & (1ull << cls)))
-                twr_record_order(t, held, cls, pc, t->held[i].pc);
-        }
+    if (__builtin_expect(t->held_count != 0, 0)) {
+        twr_order_acquired_nested(t, lock, cls, pc);
+        return;
     }
-    if (n < TWR_MAX_HELD) {
-        t->held[n].lock = (uint64_t)lock;
-        t->held[n].pc = pc;
-        t->held[n].cls = cls;
-    }
-    __atomic_store_n(&t->held_count, n + 1, __ATOMIC_RELEASE);
+    t->held[0].lock = (uint64_t)lock;
+    t->held[0].pc = pc;
+    t->held[0].cls = cls;
+    __atomic_store_n(&t->held_count, 1, __ATOMIC_RELEASE);
 }
 
 static inline void twr_order_released(twr_tls_t *t, const void *lock)
 {
-    uint32_t n = t->held_count;
-    if (n == 0) return;
-    uint32_t stored = n < TWR_MAX_HELD ? n : TWR_MAX_HELD;
-    /* Usually the top entry: locks are mostly released in reverse order. */
-    for (uint32_t i = stored; i-- > 0;) {
-        if (t->held[i].lock == (uint64_t)lock) {
-            for (uint32_t j = i; j + 1 < stored; j++) t->held[j] = t->held[j + 1];
-            break;
-        }
+    if (__builtin_expect(t->held_count == 1 && t->held[0].lock == (uint64_t)lock, 1)) {
+        __atomic_store_n(&t->held_count, 0, __ATOMIC_RELEASE);
+        return;
     }
-    __atomic_store_n(&t->held_count, n - 1, __ATOMIC_RELEASE);
+    twr_order_released_nested(t, lock);
 }
-
 #endif

@@ -25,3 +25,41 @@ uint32_t twr_lock_inversions(void)
 {
     return __atomic_load_n(&twr_registry.inversions, __ATOMIC_RELAXED);
 }
+
+/* Taking a lock while holding others: every held class then this one is
+ * an order pair, recorded the first time it is seen. */
+void twr_order_acquired_nested(twr_tls_t *t, const void *lock, uint32_t cls, uint64_t pc)
+{
+    uint32_t n = t->held_count;
+    if (cls) {
+        uint32_t stored = n < TWR_MAX_HELD ? n : TWR_MAX_HELD;
+        for (uint32_t i = 0; i < stored; i++) {
+            uint32_t held = t->held[i].cls;
+            /* One relaxed load per held lock: the pair is usually known. */
+            if (held && held != cls &&
+                !(__atomic_load_n(&twr_registry.order_bits[held], __ATOMIC_RELAXED) & (1ull << cls)))
+                twr_record_order(t, held, cls, pc, t->held[i].pc);
+        }
+    }
+    if (n < TWR_MAX_HELD) {
+        t->held[n].lock = (uint64_t)lock;
+        t->held[n].pc = pc;
+        t->held[n].cls = cls;
+    }
+    __atomic_store_n(&t->held_count, n + 1, __ATOMIC_RELEASE);
+}
+
+void twr_order_released_nested(twr_tls_t *t, const void *lock)
+{
+    uint32_t n = t->held_count;
+    if (n == 0) return;
+    uint32_t stored = n < TWR_MAX_HELD ? n : TWR_MAX_HELD;
+    /* Usually the top entry: locks are mostly released in reverse order. */
+    for (uint32_t i = stored; i-- > 0;) {
+        if (t->held[i].lock == (uint64_t)lock) {
+            for (uint32_t j = i; j + 1 < stored; j++) t->held[j] = t->held[j + 1];
+            break;
+        }
+    }
+    __atomic_store_n(&t->held_count, n - 1, __ATOMIC_RELEASE);
+}

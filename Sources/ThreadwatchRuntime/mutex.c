@@ -18,7 +18,8 @@ void twr_mutex_destroy(twr_mutex *m)
     twr_lock_unregister(m);
 }
 
-static void lock_contended(twr_mutex *m, twr_tls_t *t, uint32_t c)
+/* Out of line, like lock_pi: the uncontended lock then needs no stack frame. */
+__attribute__((noinline)) static void lock_contended(twr_mutex *m, twr_tls_t *t, uint32_t c)
 {
     /* Published before sleeping, so an outside reader sees what we wait for. */
     __atomic_store_n(&t->waiting_on, (uint64_t)m, __ATOMIC_RELAXED);
@@ -30,7 +31,7 @@ static void lock_contended(twr_mutex *m, twr_tls_t *t, uint32_t c)
     __atomic_store_n(&t->waiting_on, 0, __ATOMIC_RELAXED);
 }
 
-static void lock_pi(twr_mutex *m, twr_tls_t *t)
+__attribute__((noinline)) static void lock_pi(twr_mutex *m, twr_tls_t *t)
 {
     uint32_t c = 0;
     if (__atomic_compare_exchange_n(&m->word, &c, (uint32_t)t->tid, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
@@ -67,6 +68,11 @@ int twr_mutex_trylock(twr_mutex *m)
     return 0;
 }
 
+__attribute__((noinline)) static void wake_one(twr_mutex *m)
+{
+    twr_futex(&m->word, FUTEX_WAKE_PRIVATE, 1);
+}
+
 void twr_mutex_unlock(twr_mutex *m)
 {
     twr_tls_t *t = &twr_tls;
@@ -78,7 +84,7 @@ void twr_mutex_unlock(twr_mutex *m)
             twr_futex(&m->word, FUTEX_UNLOCK_PI_PRIVATE, 0);
         return;
     }
-    if (__atomic_exchange_n(&m->word, 0, __ATOMIC_RELEASE) == 2) twr_futex(&m->word, FUTEX_WAKE_PRIVATE, 1);
+    if (__atomic_exchange_n(&m->word, 0, __ATOMIC_RELEASE) == 2) wake_one(m);
 }
 
 /* Condition variable: waiters sleep on a sequence number; a signal bumps

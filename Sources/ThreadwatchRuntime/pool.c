@@ -31,7 +31,10 @@ static uint32_t next_pool_id = 1;
 
 /* ---- a carrier's ring: only its owner puts; owner and thieves take ---- */
 
-static void publish_runnable(twr_sched *s)
+/* The carrier's queue length in its registry record: after every switch
+ * on it (twr_after_switch), after a put between switches, and by a thief
+ * for its victim. */
+void twr_pool_publish(twr_sched *s)
 {
     /* Thieves move rhead too: re-read until the count written matches a
      * head and tail that held while it was written. */
@@ -121,7 +124,6 @@ static twr_fiber *global_take(twr_sched *s)
         if (!ring_put(s, rest)) global_put(p, rest);
         rest = next;
     }
-    if (first) publish_runnable(s);
     return first;
 }
 
@@ -152,12 +154,11 @@ static twr_fiber *steal(twr_sched *s)
         if (victim == s || !victim) continue;
         uint32_t got = ring_grab(victim, s);
         if (!got) continue;
-        publish_runnable(victim);
+        twr_pool_publish(victim);
         /* Run the last one taken; the rest become s's queue. */
         uint32_t t = s->rtail + got - 1;
         twr_fiber *f = __atomic_load_n(&s->ring[t % TWR_RING], __ATOMIC_RELAXED);
         __atomic_store_n(&s->rtail, t, __ATOMIC_RELEASE);
-        publish_runnable(s);
         __atomic_store_n(&s->rec->steals, s->rec->steals + got, __ATOMIC_RELAXED);
         __atomic_fetch_add(&p->steals, got, __ATOMIC_RELAXED);
         if (got > 1) pool_wake(p); /* more to share */
@@ -172,10 +173,7 @@ twr_fiber *twr_pool_next(twr_sched *s)
     twr_fiber *f;
     /* Now and then the global queue first, or a busy ring starves it. */
     if (++s->tick % 61 == 0 && __atomic_load_n(&p->gcount, __ATOMIC_ACQUIRE) && (f = global_take(s))) return f;
-    if ((f = ring_get(s))) {
-        publish_runnable(s);
-        return f;
-    }
+    if ((f = ring_get(s))) return f;
     if (__atomic_load_n(&p->gcount, __ATOMIC_ACQUIRE) && (f = global_take(s))) return f;
     return steal(s);
 }
@@ -183,7 +181,6 @@ twr_fiber *twr_pool_next(twr_sched *s)
 void twr_pool_requeue(twr_sched *s, twr_fiber *f)
 {
     if (!ring_put(s, f)) global_put(s->pool, f);
-    publish_runnable(s);
     /* A relaxed look only: this is the yield path, and a missed idle
      * carrier is woken by the next fiber made runnable. */
     if (__atomic_load_n(&s->pool->idle, __ATOMIC_RELAXED)) pool_wake(s->pool);
@@ -191,7 +188,7 @@ void twr_pool_requeue(twr_sched *s, twr_fiber *f)
 
 void twr_pool_ready(twr_pool *p, twr_sched *me, twr_fiber *f)
 {
-    if (me && me->pool == p && ring_put(me, f)) publish_runnable(me);
+    if (me && me->pool == p && ring_put(me, f)) twr_pool_publish(me);
     else global_put(p, f);
     pool_wake(p);
 }
@@ -238,7 +235,7 @@ static void *carrier_main(void *arg)
 twr_pool *twr_pool_new(unsigned carriers)
 {
     if (carriers == 0 || carriers > TWR_MAX_CARRIERS) return NULL;
-    twr_pool *p = calloc(1, sizeof *p);
+    twr_pool *p = twr_zalloc_line(sizeof *p);
     if (!p) return NULL;
     p->n = carriers;
     p->allocated = carriers;
@@ -248,7 +245,7 @@ twr_pool *twr_pool_new(unsigned carriers)
     pthread_mutex_init(&p->glock, NULL);
     if (!p->carriers || !p->threads) goto fail;
     for (unsigned i = 0; i < carriers; i++) {
-        twr_sched *s = calloc(1, sizeof *s);
+        twr_sched *s = twr_zalloc_line(sizeof *s);
         if (!s) goto fail;
         s->pool = p;
         s->index = i;

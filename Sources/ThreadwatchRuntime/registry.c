@@ -1,9 +1,16 @@
 /* The registry root and its seqlock (writer side). */
 #include "internal.h"
 #include <sched.h>
+#include <stddef.h>
 #include <string.h>
 
-twr_registry_t twr_registry;
+/* Aligned to a cache line, with every record 64 or 128 bytes and every
+ * table starting on a line (checked below), so carriers writing their own
+ * records never share a line. (An aligned type would not import into Swift.) */
+twr_registry_t twr_registry __attribute__((aligned(64)));
+_Static_assert(sizeof(twr_fiber_rec) == 128 && sizeof(twr_carrier_rec) == 64, "record sizes");
+_Static_assert(offsetof(twr_registry_t, fibers) % 64 == 0 && offsetof(twr_registry_t, carriers) % 64 == 0,
+               "tables start on a cache line");
 __thread twr_tls_t twr_tls __attribute__((tls_model("initial-exec")));
 
 void twr_reg_begin(void)

@@ -85,6 +85,30 @@ final class RuntimeTests: XCTestCase {
         XCTAssertTrue(text.stdout.contains("fiber 1 \"fiber-a\" blocked"), text.stdout)
     }
 
+    /// 64 fibers switching nonstop on 4 carriers: whole copies of the
+    /// registry never agree, so fiber records are settled one by one and a
+    /// stack copy counts only if its fiber did not run meanwhile. Every
+    /// fiber is listed, no stack is torn (each shown one is inside
+    /// busy_yielder), and nothing is reported as wrong.
+    func testBusyPool_fibersReadConsistently() throws {
+        let f = try Fixture(["runtime-pool-busy", "64"], executable: Self.fixture)
+        for procOnly in [false, true, false, true] {
+            let report = try Threadwatch.report(["--pid", "\(f.pid)"] + (procOnly ? ["--proc-only"] : []))
+            let warnings = report.scanInfo["warnings"] as? [String] ?? []
+            let unsettled = warnings.first { $0.contains("changed on every read") }.flatMap { Int($0.split(separator: " ")[0]) } ?? 0
+            XCTAssertFalse(warnings.contains { $0.contains("registry") && $0.contains("not used") }, "\(warnings)")
+            let list = fibers(report)
+            XCTAssertEqual(list.count + unsettled, 64, "\(warnings)")
+            XCTAssertLessThanOrEqual(unsettled, 8)
+            let suspended = list.filter { ["runnable", "blocked"].contains($0["state"] as? String ?? "") }
+            let withStacks = suspended.map { ($0["frames"] as? [[String: Any]] ?? []).functionNames }.filter { !$0.isEmpty }
+            XCTAssertTrue(withStacks.allSatisfy { $0.contains("busy_yielder") }, "a torn stack: \(withStacks.filter { !$0.contains("busy_yielder") })")
+            XCTAssertGreaterThanOrEqual(withStacks.count * 4, suspended.count * 3, "most suspended fibers hold still long enough")
+            XCTAssertEqual(report.findingList.filter { ["deadlock", "blocking_in_fiber"].contains($0["kind"] as? String ?? "") }.count, 0,
+                           "\(report.findingList)")
+        }
+    }
+
     func testLockInversion_foundWithBothSites() throws {
         let f = try Fixture(["runtime-lock-inversion"], executable: Self.fixture)
         XCTAssertEqual(f.value("INVERSIONS"), ["1"])

@@ -102,6 +102,23 @@ static double fiber_yield(void)
     return ns;
 }
 
+/* The same in an M:N pool: its run queue is the lock-free ring thieves
+ * take from, so each yield pays a compare-and-swap the standalone
+ * scheduler does not. With more carriers than one, fibers run in parallel
+ * and the figure is wall time per switch across all carriers. */
+static double pool_yield(unsigned carriers, int fibers)
+{
+    static long n;
+    n = SWITCHES / 2 / fibers;
+    twr_pool *p = twr_pool_new(carriers);
+    double t0 = now();
+    for (int i = 0; i < fibers; i++) twr_pool_spawn(p, "y", yielder, &n, 64 * 1024);
+    twr_pool_wait(p);
+    double ns = (now() - t0) * 1e9 / ((double)n * fibers);
+    twr_pool_free(p);
+    return ns;
+}
+
 #define UCTX 2000000L
 static ucontext_t uc_main, uc_fiber;
 static void uc_bouncer(void)
@@ -167,6 +184,9 @@ int main(void)
     double fs = fiber_switch(), fy = fiber_yield(), uc = ucontext_switch(), pp = thread_pingpong();
     printf("fiber switch (asm):      %.1f ns\n", fs);
     printf("fiber yield (scheduler): %.1f ns\n", fy);
+    double p1 = pool_yield(1, 2), p2 = pool_yield(2, 8);
+    printf("pool yield, 1 carrier:   %.1f ns\n", p1);
+    printf("pool yield, 2 carriers, 8 fibers: %.1f ns per switch (wall, both carriers)\n", p2);
     printf("swapcontext:             %.1f ns (%.0fx the fiber switch)\n", uc, uc / fs);
     printf("thread futex ping-pong:  %.1f ns per switch (%.0fx the fiber switch)\n", pp, pp / fs);
     return 0;

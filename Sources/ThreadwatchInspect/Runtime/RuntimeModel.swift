@@ -30,7 +30,10 @@ public enum RuntimeModel {
         }
         var state = RuntimeState(carriers: carriers(registry), inversions: inversions(registry, symbolizer))
         state.registryAddress = address
-        let fibers = resolveOwners(registry.fibers.compactMap { fiber($0, memory: memory, unwinder: unwinder, symbolizer: symbolizer) })
+        let fibers = resolveOwners(registry.fibers.compactMap {
+            fiber($0.record, memory: memory, unwinder: unwinder, symbolizer: symbolizer,
+                  recordAddress: registry.fiberRecordAddress($0.index))
+        })
         var annotated = threads
         for i in annotated.indices {
             guard let locks = threadLocks(annotated[i], registry: registry, memory: memory, symbolizer: symbolizer) else { continue }
@@ -42,14 +45,18 @@ public enum RuntimeModel {
                 annotated[i].blockedOn = lock
             }
         }
-        return Outcome(fibers: fibers, state: state, threads: annotated)
+        var outcome = Outcome(fibers: fibers, state: state, threads: annotated)
+        if registry.unsettled > 0 {
+            outcome.warning = "\(registry.unsettled) fiber\(registry.unsettled == 1 ? "" : "s") of the threadwatch runtime changed on every read (switching nonstop) and \(registry.unsettled == 1 ? "is" : "are") not shown"
+        }
+        return outcome
     }
 
     /// A later look at fibers and carriers alone (no unwinding), to confirm a finding.
     public static func look(pid: Int32, registryAddress: UInt64) -> (fibers: [FiberSnapshot], carriers: [RuntimeState.Carrier])? {
         let memory = RemoteMemory(pid: pid)
         guard case .success(let registry) = RuntimeRegistry.read(memory, at: registryAddress) else { return nil }
-        return (resolveOwners(registry.fibers.compactMap { fiber($0, memory: memory, unwinder: nil, symbolizer: nil) }), carriers(registry))
+        return (resolveOwners(registry.fibers.compactMap { fiber($0.record, memory: memory, unwinder: nil, symbolizer: nil) }), carriers(registry))
     }
 
     /// A fiber mutex records its owner's carrier as of the lock; in a pool
@@ -80,7 +87,8 @@ public enum RuntimeModel {
         }
     }
 
-    static func fiber(_ r: twr_fiber_rec, memory: RemoteMemory, unwinder: StackUnwinder?, symbolizer: Symbolizer?) -> FiberSnapshot? {
+    static func fiber(_ r: twr_fiber_rec, memory: RemoteMemory, unwinder: StackUnwinder?, symbolizer: Symbolizer?,
+                      recordAddress: UInt64? = nil) -> FiberSnapshot? {
         let state: FiberSnapshot.State
         switch Int32(bitPattern: r.state) {
         case Int32(TWR_FIBER_RUNNING): state = .running
@@ -103,19 +111,40 @@ public enum RuntimeModel {
             fiber.blockedOn = lock
         }
         if let unwinder, let symbolizer, state == .runnable || state == .blocked {
-            fiber.frames = frames(r, memory: memory, unwinder: unwinder, symbolizer: symbolizer)
+            fiber.frames = frames(r, memory: memory, unwinder: unwinder, symbolizer: symbolizer, recordAddress: recordAddress)
         }
         return fiber
+    }
+
+    /// The suspended fiber's stack bytes, taken only while it stayed
+    /// suspended: its record must be unchanged (same counter) after the
+    /// copy, or it ran meanwhile and the copy may mix two moments. Then the
+    /// newer record is used, a few times; nil if it never holds still.
+    static func stackCopy(_ r: twr_fiber_rec, memory: RemoteMemory, recordAddress: UInt64?) -> (twr_fiber_rec, [UInt8])? {
+        var r = r
+        for _ in 0..<3 {
+            guard r.state == UInt32(TWR_FIBER_RUNNABLE) || r.state == UInt32(TWR_FIBER_BLOCKED) else { return nil }
+            let sp = r.saved_sp
+            guard sp >= r.stack_lo, sp < r.stack_hi, r.stack_hi - sp >= savedFrameBytes else { return nil }
+            let length = Int(min(r.stack_hi - sp, fiberStackBytes))
+            guard let copy = memory.read(sp, count: length), copy.count >= Int(savedFrameBytes) else { return nil }
+            guard let recordAddress else { return (r, copy) }
+            guard let again = RuntimeRegistry.settledRecord(memory, at: recordAddress) else { continue }
+            let now = again.withUnsafeBytes { $0.loadUnaligned(as: twr_fiber_rec.self) }
+            if now.seq == r.seq { return (r, copy) }
+            guard now.id == r.id else { return nil }  // the slot was reused
+            r = now
+        }
+        return nil
     }
 
     /// Unwinds a suspended fiber from the frame twr_context_switch saved
     /// (threadwatch_runtime.h: mxcsr/fpucw, r15 r14 r13 r12 rbx rbp, rip),
     /// as if the switch had just returned.
-    static func frames(_ r: twr_fiber_rec, memory: RemoteMemory, unwinder: StackUnwinder, symbolizer: Symbolizer) -> [Frame] {
+    static func frames(_ r: twr_fiber_rec, memory: RemoteMemory, unwinder: StackUnwinder, symbolizer: Symbolizer,
+                       recordAddress: UInt64?) -> [Frame] {
+        guard let (r, copy) = stackCopy(r, memory: memory, recordAddress: recordAddress) else { return [] }
         let sp = r.saved_sp
-        guard sp >= r.stack_lo, sp < r.stack_hi, r.stack_hi - sp >= savedFrameBytes else { return [] }
-        let length = Int(min(r.stack_hi - sp, fiberStackBytes))
-        guard let copy = memory.read(sp, count: length), copy.count >= Int(savedFrameBytes) else { return [] }
         let word = { (i: Int) in copy.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self) } }
         var regs = user_regs_struct()
         regs.r15 = word(1); regs.r14 = word(2); regs.r13 = word(3); regs.r12 = word(4)

@@ -71,6 +71,7 @@ typedef struct twr_fiber_rec {
     uint64_t waiting_on;   /* twr_fmutex address while blocked on one */
     uint64_t switches;     /* times it was switched in */
     char name[24];
+    uint64_t reserved[4];  /* to 128 bytes: records of fibers on different carriers never share a cache line */
 } twr_fiber_rec;
 
 typedef struct twr_lock_rec {
@@ -104,6 +105,7 @@ typedef struct twr_carrier_rec {
     uint32_t pool;         /* pool id (1, 2, ...), 0 = a standalone scheduler */
     uint32_t idle;         /* 1 while it sleeps with nothing to run */
     uint64_t steals;       /* fibers it took from other carriers' run queues */
+    uint64_t reserved[3];  /* to 64 bytes: one cache line per carrier (each writes its own on every switch) */
 } twr_carrier_rec;
 
 typedef struct twr_registry {
