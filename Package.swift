@@ -22,17 +22,20 @@ let package = Package(
                              .linkedLibrary("thread_db"), .linkedLibrary("capstone")]
         ),
         // The runtime library (C + x86-64 asm): futex mutex, TLS descriptors,
-        // lock order, fibers; its registry layout is what RuntimeModel reads.
-        // Always optimised: it is a runtime, and the benchmark measures it.
+        // lock order, fibers and M:N pools; its registry layout is what
+        // RuntimeModel reads. Always optimised: it is a runtime, and the
+        // benchmark measures it.
         .target(
-            name: "ThreadwatchRuntime",
+            name: "CThreadwatchRuntime",
             cSettings: [.unsafeFlags(["-O2", "-g"])],
             linkerSettings: [.linkedLibrary("pthread")]
         ),
+        // The same for Swift programs: classes over the C API.
+        .target(name: "ThreadwatchRuntime", dependencies: ["CThreadwatchRuntime"]),
         // Value types only: what a scan saw. No I/O.
         .target(name: "ThreadwatchModel"),
         // The only layer that touches a live process.
-        .target(name: "ThreadwatchInspect", dependencies: ["CThreadwatch", "ThreadwatchModel", "ThreadwatchRuntime"]),
+        .target(name: "ThreadwatchInspect", dependencies: ["CThreadwatch", "ThreadwatchModel", "CThreadwatchRuntime"]),
         // Pure functions of a Snapshot.
         .target(name: "ThreadwatchDetect", dependencies: ["ThreadwatchModel"]),
         // report v1 (Codable) and the text view.
@@ -58,15 +61,21 @@ let package = Package(
         // Fixtures and stress tests on the runtime library.
         .executableTarget(
             name: "twfixture-runtime",
-            dependencies: ["ThreadwatchRuntime"],
+            dependencies: ["CThreadwatchRuntime"],
             path: "fixtures/twfixture-runtime",
             cSettings: [.unsafeFlags(["-g", "-fno-omit-frame-pointer"])]
         ),
         .executableTarget(
             name: "twruntime-bench",
-            dependencies: ["ThreadwatchRuntime"],
+            dependencies: ["CThreadwatchRuntime"],
             path: "bench/runtime_bench",
             cSettings: [.unsafeFlags(["-O2"])]
+        ),
+        // A Swift program on the runtime's Swift module.
+        .executableTarget(
+            name: "twfixture-swift",
+            dependencies: ["ThreadwatchRuntime"],
+            path: "fixtures/twfixture-swift"
         ),
         .testTarget(
             name: "ThreadwatchUnitTests",

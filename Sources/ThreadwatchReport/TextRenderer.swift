@@ -126,11 +126,14 @@ public enum TextRenderer {
     }
 
     /// Libraries whose frames are the lock's machinery, not the caller's code.
-    static let systemModules = ["libc.so", "libpthread.so", "ld-linux", "libstdc++.so", "libgcc_s.so", "libc++"]
+    static let systemModules = ["libc.so", "libpthread.so", "ld-linux", "libstdc++.so", "libgcc_s.so", "libc++",
+                                "libswiftCore.so", "libdispatch.so", "libFoundation"]
 
     /// Library code compiled into the program (C++ headers' inline wrappers,
-    /// Rust's std and core, whose v0-mangled names start "_R" and name the crate).
-    static let wrapperPrefixes = ["__gthread", "std::", "core::", "alloc::", "__gnu_cxx::", "_ZL20__gthread", "_ZNSt", "_ZSt", "twr_"]
+    /// Rust's std and core, whose v0-mangled names start "_R" and name the
+    /// crate, the threadwatch runtime in C and its Swift module).
+    static let wrapperPrefixes = ["__gthread", "std::", "core::", "alloc::", "__gnu_cxx::", "_ZL20__gthread", "_ZNSt", "_ZSt", "twr_",
+                                  "ThreadwatchRuntime.", "Swift."]
 
     /// "transfer (abba.c:25)": the file is left out when it is library source
     /// inlined into the function, which would point at the wrong code.

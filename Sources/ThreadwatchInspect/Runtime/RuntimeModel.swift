@@ -1,6 +1,6 @@
 import CThreadwatch
 import ThreadwatchModel
-import ThreadwatchRuntime
+import CThreadwatchRuntime
 
 /// The threadwatch runtime seen from outside: when the target has a
 /// `twr_registry` symbol, its fibers (unwound from their saved contexts),

@@ -1,5 +1,5 @@
 import Glibc
-import ThreadwatchRuntime
+import CThreadwatchRuntime
 
 /// One consistent copy of the target's `twr_registry` (threadwatch_runtime.h),
 /// read with process_vm_readv under its seqlocks. The registry-wide counter

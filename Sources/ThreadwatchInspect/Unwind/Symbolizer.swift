@@ -111,11 +111,23 @@ public final class Symbolizer {
         return frames
     }
 
-    /// C++ names read as written ("std::mutex::lock()"), others as they are.
+    /// C++ and Swift names read as written ("std::mutex::lock()",
+    /// "App.Bank.transfer(from: Swift.Int) -> ()"), others as they are.
     static func demangled(_ name: UnsafePointer<CChar>) -> String {
+        if let swift = swiftDemangled(name) { return swift }
         guard let readable = tw_demangle(name) else { return String(cString: name) }
         defer { free(readable) }
         return withoutRustHash(String(cString: readable))
+    }
+
+    /// Swift symbols ("$s..." since Swift 5; "_$s" where a platform adds an
+    /// underscore), demangled by the Swift runtime threadwatch itself runs on.
+    static func swiftDemangled(_ name: UnsafePointer<CChar>) -> String? {
+        let length = strlen(name)
+        guard length > 2, name[0] == 0x24 /* $ */ || (name[0] == 0x5f && name[1] == 0x24) else { return nil }
+        guard let readable = swiftDemangle(name, length, nil, nil, 0) else { return nil }
+        defer { free(readable) }
+        return String(cString: readable)
     }
 
     /// Rust's legacy mangling ends a path in "::h" and 16 hex digits, a hash
@@ -137,3 +149,10 @@ public final class Symbolizer {
         return name
     }
 }
+
+/// The Swift runtime's demangler (libswiftCore, exported with C linkage):
+/// returns a malloc'd string, or nil for a name that is not Swift's.
+@_silgen_name("swift_demangle")
+private func swiftDemangle(_ mangledName: UnsafePointer<CChar>?, _ mangledNameLength: Int,
+                           _ outputBuffer: UnsafeMutablePointer<CChar>?, _ outputBufferSize: UnsafeMutablePointer<Int>?,
+                           _ flags: UInt32) -> UnsafeMutablePointer<CChar>?

@@ -43,7 +43,7 @@ __attribute__((noinline)) static void lock_pi(twr_mutex *m, twr_tls_t *t)
     __atomic_store_n(&t->waiting_on, 0, __ATOMIC_RELAXED);
 }
 
-void twr_mutex_lock(twr_mutex *m)
+static inline __attribute__((always_inline)) void lock_at(twr_mutex *m, uint64_t site)
 {
     twr_tls_t *t = twr_me();
     if (__builtin_expect(m->flags & TWR_MUTEX_PI, 0)) {
@@ -54,18 +54,40 @@ void twr_mutex_lock(twr_mutex *m)
             lock_contended(m, t, c);
     }
     __atomic_store_n(&m->holder_tid, t->tid, __ATOMIC_RELAXED);
-    twr_order_acquired(t, m, m->cls, (uint64_t)__builtin_return_address(0));
+    twr_order_acquired(t, m, m->cls, site);
 }
 
-int twr_mutex_trylock(twr_mutex *m)
+void twr_mutex_lock(twr_mutex *m)
+{
+    lock_at(m, (uint64_t)__builtin_return_address(0));
+}
+
+/* For a wrapper that is a real function with a frame pointer (the Swift
+ * module in an unoptimised build): the site is the wrapper's caller. */
+__attribute__((noinline)) void twr_mutex_lock_from_caller(twr_mutex *m)
+{
+    lock_at(m, (uint64_t)__builtin_return_address(1));
+}
+
+static inline __attribute__((always_inline)) int trylock_at(twr_mutex *m, uint64_t site)
 {
     twr_tls_t *t = twr_me();
     uint32_t c = 0;
     uint32_t mine = (m->flags & TWR_MUTEX_PI) ? (uint32_t)t->tid : 1;
     if (!__atomic_compare_exchange_n(&m->word, &c, mine, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return EBUSY;
     __atomic_store_n(&m->holder_tid, t->tid, __ATOMIC_RELAXED);
-    twr_order_acquired(t, m, 0, (uint64_t)__builtin_return_address(0)); /* a trylock cannot deadlock: no order */
+    twr_order_acquired(t, m, 0, site); /* a trylock cannot deadlock: no order */
     return 0;
+}
+
+int twr_mutex_trylock(twr_mutex *m)
+{
+    return trylock_at(m, (uint64_t)__builtin_return_address(0));
+}
+
+__attribute__((noinline)) int twr_mutex_trylock_from_caller(twr_mutex *m)
+{
+    return trylock_at(m, (uint64_t)__builtin_return_address(1));
 }
 
 __attribute__((noinline)) static void wake_one(twr_mutex *m)

@@ -160,6 +160,12 @@ void twr_mutex_destroy(twr_mutex *m);
 void twr_mutex_lock(twr_mutex *m);
 int twr_mutex_trylock(twr_mutex *m); /* 0 or EBUSY */
 void twr_mutex_unlock(twr_mutex *m);
+/* The same, recording the caller's caller as the acquisition site: for a
+ * wrapper function that has a frame pointer (ThreadwatchRuntime's Swift
+ * RuntimeMutex in an unoptimised build). Never call these from code built
+ * without frame pointers. */
+void twr_mutex_lock_from_caller(twr_mutex *m);
+int twr_mutex_trylock_from_caller(twr_mutex *m);
 
 /* Condition variable on a sequence futex. */
 typedef struct twr_cond { uint32_t seq; uint32_t waiters; } twr_cond;
