@@ -1,7 +1,8 @@
 /*
  * x86-64 context switch (System V psABI): rbx rbp r12-r15, rsp, MXCSR
  * control bits and the x87 control word are callee-saved (psABI 3.2.1 and
- * 3.2.3); everything else the caller already assumes clobbered.
+ * 3.2.3); everything else the caller already assumes clobbered (rax and
+ * rcx are used as scratch).
  * Saved frame, lowest address first (ABI, see twr_fiber_rec.saved_sp):
  *   +0 mxcsr (4) +4 x87 cw (2) +8 r15 +16 r14 +24 r13 +32 r12 +40 rbx +48 rbp +56 rip
  */
@@ -23,11 +24,19 @@ twr_context_switch:
     subq $8, %rsp
     stmxcsr (%rsp)
     fnstcw 4(%rsp)
+    movl (%rsp), %eax
+    movzwl 4(%rsp), %ecx
     movq %rsp, (%rdi)
     movq %rsi, %rsp
+    /* ldmxcsr and fldcw cost more than the whole rest of the switch and the
+     * control words almost never differ between contexts: load on change. */
+    cmpl (%rsp), %eax
+    je 1f
     ldmxcsr (%rsp)
+1:  cmpw 4(%rsp), %cx
+    je 2f
     fldcw 4(%rsp)
-    addq $8, %rsp
+2:  addq $8, %rsp
     popq %r15
     popq %r14
     popq %r13
