@@ -51,7 +51,10 @@ public enum DeadlockDetector {
                 evidence: evidence(cycle, lastGraph, gap)))
         }
 
-        for edge in a.selfLoops() where stable(edge) && edge.lock.kind == .mutex && !edge.lock.recursive {
+        // A self-loop inside a signal handler is SignalHazardDetector's: the
+        // handler, not the code, re-locks.
+        func inHandler(_ tid: Int32) -> Bool { SignalHazardDetector.split(first.thread(tid: tid)?.frames ?? []) != nil }
+        for edge in a.selfLoops() where stable(edge) && edge.lock.kind == .mutex && !edge.lock.recursive && !inHandler(edge.waiter) {
             let name = first.thread(tid: edge.waiter)?.name ?? "?"
             findings.append(Finding(
                 id: StableID.make("self_deadlock", ["\(edge.waiter)@\(edge.lock.address ?? 0)"]),

@@ -145,27 +145,39 @@ final class ForkWatchTests: XCTestCase {
         XCTAssertEqual(try Threadwatch.run(["--pid", "1234", "--watch", "3", "--consistent"]).status, 64)
     }
 
-    /// The watched process runs at full speed between events: a counting
-    /// thread's rate during a watch (with a fork in it) against before.
+    /// The watched process runs at full speed between events: a thread that
+    /// only counts (never blocks) is never stopped while the watch runs and
+    /// a fork happens in another thread. Checked by its voluntary context
+    /// switches (a ptrace stop is one), not by timing, which this 2-vCPU
+    /// machine's noise would flake; the rates are printed for reference.
     func testWatchedProcess_runsAtFullSpeed() throws {
         let fixture = try Fixture(["progress"])
+        let counter = try XCTUnwrap(fixture.tid(named: "counter"))
         func rate() -> Double? {
             fixture.send("rate")
             return fixture.nextLine(prefix: "RATE")?.split(separator: " ").last.flatMap { Double($0) }
         }
+        func voluntarySwitches() -> Int? {
+            let status = (try? String(contentsOfFile: "/proc/\(fixture.pid)/task/\(counter)/status", encoding: .utf8)) ?? ""
+            return status.split(separator: "\n").first { $0.hasPrefix("voluntary_ctxt_switches:") }
+                .flatMap { Int($0.split(separator: "\t").last ?? "") }
+        }
         _ = rate()  // warm up
         let before = try XCTUnwrap(rate())
         var during: Double?
+        var switchesAtStart: Int?, switchesAtEnd: Int?
         let run = try Threadwatch.run(["--pid", "\(fixture.pid)", "--watch", "4", "--json"]) { _ in
             XCTAssertTrue(Self.awaitTraced(fixture.pid))
+            switchesAtStart = voluntarySwitches()
             fixture.send("go")
             during = rate()
+            switchesAtEnd = voluntarySwitches()
         }
         XCTAssertEqual(run.status, 0, run.stderr)
         let after = try XCTUnwrap(rate())
-        let ratio = try XCTUnwrap(during) / before
-        print("progress under --watch: before \(Int(before))/s, during \(Int(during ?? 0))/s, after \(Int(after))/s, ratio \(String(format: "%.3f", ratio))")
-        XCTAssertGreaterThan(ratio, 0.8, "the watch slowed the target: \(ratio)")
+        print("progress under --watch: before \(Int(before))/s, during \(Int(during ?? 0))/s, after \(Int(after))/s")
+        let start = try XCTUnwrap(switchesAtStart), end = try XCTUnwrap(switchesAtEnd)
+        XCTAssertEqual(end, start, "the counting thread was stopped \(end - start) times during the watch")
         assertReleased(fixture.pid)
     }
 }
