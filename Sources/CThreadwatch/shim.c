@@ -153,9 +153,63 @@ static int local_find_debuginfo(Dwfl_Module *mod, void **userdata, const char *m
     return -1;  // libdwfl then uses what the file itself has
 }
 
+// A file replaced or removed after it was mapped (a package upgrade under a
+// running service) is "PATH (deleted)" in /proc/PID/maps, and PATH now names
+// another file or none; libdwfl then reads only what is mapped (no symbol
+// table). /proc/PID/map_files/START-END opens the mapped inode itself
+// (proc(5)). The pid is the one whose modules are being loaded
+// (tw_unwinder_new loads the deleted ones eagerly, on this thread).
+static __thread pid_t loading_pid;
+
+static int open_mapped_file(pid_t pid, const char *modname) {
+    char maps[64], line[4608], path[96];
+    snprintf(maps, sizeof maps, "/proc/%d/maps", (int)pid);
+    FILE *f = fopen(maps, "re");
+    if (f == NULL) return -1;
+    int fd = -1;
+    while (fd < 0 && fgets(line, sizeof line, f) != NULL) {
+        unsigned long start, end;
+        int name_at = 0;
+        if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", &start, &end, &name_at) < 2 || name_at == 0) continue;
+        char *name = line + name_at;
+        name[strcspn(name, "\n")] = 0;
+        if (strcmp(name, modname) != 0) continue;
+        snprintf(path, sizeof path, "/proc/%d/map_files/%lx-%lx", (int)pid, start, end);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+    }
+    fclose(f);
+    return fd;
+}
+
+static int proc_find_elf(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+                         char **file_name, Elf **elfp) {
+    static const char deleted[] = " (deleted)";
+    size_t n = modname != NULL ? strlen(modname) : 0, d = sizeof deleted - 1;
+    if (loading_pid > 0 && n > d && modname[0] == '/' && strcmp(modname + n - d, deleted) == 0) {
+        int fd = open_mapped_file(loading_pid, modname);
+        if (fd >= 0) {
+            *file_name = strndup(modname, n - d);
+            *elfp = NULL;
+            return fd;
+        }
+    }
+    return dwfl_linux_proc_find_elf(mod, userdata, modname, base, file_name, elfp);
+}
+
+static int load_deleted_module(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr start, void *arg) {
+    (void)userdata; (void)start; (void)arg;
+    static const char deleted[] = " (deleted)";
+    size_t n = name != NULL ? strlen(name) : 0, d = sizeof deleted - 1;
+    if (n > d && strcmp(name + n - d, deleted) == 0) {
+        Dwarf_Addr bias;
+        (void)dwfl_module_getelf(mod, &bias);
+    }
+    return DWARF_CB_OK;
+}
+
 static char *debuginfo_path = NULL;
 static const Dwfl_Callbacks proc_callbacks = {
-    .find_elf = dwfl_linux_proc_find_elf,
+    .find_elf = proc_find_elf,
     .find_debuginfo = local_find_debuginfo,
     .debuginfo_path = &debuginfo_path,
 };
@@ -227,6 +281,9 @@ tw_unwinder *tw_unwinder_new(pid_t pid, char *error, size_t error_length) {
         else copy_error(error, error_length, "dwfl_linux_proc_report");
         dwfl_end(u->dwfl); free(u); return NULL;
     }
+    loading_pid = pid;
+    dwfl_getmodules(u->dwfl, load_deleted_module, NULL, 0);
+    loading_pid = 0;
     if (!dwfl_attach_state(u->dwfl, NULL, pid, &copy_callbacks, u)) {
         copy_error(error, error_length, "dwfl_attach_state");
         dwfl_end(u->dwfl); free(u); return NULL;
