@@ -42,6 +42,10 @@ public struct ProcessSummary: Sendable, Equatable {
     /// Start time in clock ticks after boot (/proc/PID/stat field 22): with
     /// the boot id and pid, names this process across scans.
     public var startTime: UInt64?
+    /// Signals with a handler installed (SigCgt in /proc/PID/status; bit n-1 = signal n).
+    public var caughtSignals: UInt64?
+    /// POSIX timers the process has (/proc/PID/timers): one may start a thread or send a signal.
+    public var posixTimers: Int?
 
     public init(pid: Int32, ppid: Int32? = nil, comm: String, exe: String? = nil,
                 cmdline: [String] = [], state: String = "S", libc: String? = nil, startTime: UInt64? = nil) {

@@ -286,8 +286,27 @@ enum FindingRenderer {
     }
 
     /// "thread A waits for mutex X held by thread B", and where A waits.
+    /// A deadlock without a cycle (StallDetector): what each thread waits on.
+    static func stallWaits(_ f: Finding, snapshot: Snapshot) -> String {
+        var out = "  \(f.summary)\n"
+        for tid in f.threads {
+            guard let t = snapshot.thread(tid: tid) else { continue }
+            var text = "  thread \(tid) \"\(t.name)\" waits"
+            if let b = t.blockedOn {
+                text += " on \(b.detail?.hasPrefix("pthread_barrier_wait") == true ? "barrier" : b.kind.rawValue.replacing("_", with: " "))"
+                if let a = b.address { text += " \(TextRenderer.hex(a))" }
+                if let s = b.symbol { text += " (\(s))" }
+                if let owner = b.ownerTid { text += b.kind == .join ? " for thread \(owner) to exit" : " held by thread \(owner)" }
+            }
+            out += text + "\n"
+            if let at = TextRenderer.callerFrame(t.frames) { out += "      at \(TextRenderer.shortLocation(at))\n" }
+        }
+        return out
+    }
+
     static func edges(_ f: Finding, snapshot: Snapshot) -> String {
         if f.kind == .deadlock, !f.fibers.isEmpty { return fiberEdges(f, snapshot: snapshot) }
+        if f.kind == .deadlock, f.cycle.isEmpty { return stallWaits(f, snapshot: snapshot) }
         var out = ""
         for edge in f.cycle {
             let waiter = snapshot.thread(tid: edge.tid)

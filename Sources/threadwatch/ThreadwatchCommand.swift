@@ -97,15 +97,16 @@ enum Detection {
         let graph = WaitForGraph(snapshot)
         let suspects = Set(graph.cycles().flatMap { $0.map(\.waiter) }
             + graph.selfLoops().map(\.waiter) + graph.orphanedEdges().map(\.waiter)
-            + SignalHazardDetector.suspects(snapshot))
+            + SignalHazardDetector.suspects(snapshot) + StallDetector.suspects(snapshot))
         guard !suspects.isEmpty else { return zombies }
         // Two looks without stopping anything, the interval apart: the
         // suspects must not run in between and must show the same edges.
         let now = SecondLook.take(of: snapshot, tids: suspects)
         usleep(UInt32(confirmAfterMicros))
         let later = SecondLook.take(of: now, tids: suspects)
-        return DeadlockDetector.detect(first: snapshot, confirm: [now, later])
+        let found = DeadlockDetector.detect(first: snapshot, confirm: [now, later])
             + SignalHazardDetector.detect(first: snapshot, confirm: [now, later]) + zombies
+        return found + StallDetector.detect(first: snapshot, confirm: [now, later], others: found)
     }
 }
 

@@ -95,6 +95,10 @@ struct GlibcLockModel {
             return BlockedOn(kind: .condvar, address: address, symbol: dataSymbol(address))
         case .semaphore?:
             return BlockedOn(kind: .semaphore, address: address, symbol: dataSymbol(address))
+        case .barrier?:
+            // No barrier kind in report v1: a futex, said to be a barrier.
+            return BlockedOn(kind: .futex, address: address, symbol: dataSymbol(address),
+                             detail: "pthread_barrier_wait: waits until the barrier's count of threads arrives")
         case nil:
             // pthread_join without symbols (no libc6-dbg: __pthread_clockjoin_ex
             // is not in .dynsym) is still certain from memory: the word holds a
@@ -182,7 +186,7 @@ final class PrimitiveCache {
 
 /// Which glibc primitive a futex wait belongs to, read off the top frames.
 enum Primitive: Equatable {
-    case mutex, rwlockRead, rwlockWrite, join, stdio, condvar, semaphore
+    case mutex, rwlockRead, rwlockWrite, join, stdio, condvar, semaphore, barrier
     /// Rust's std::sync::Mutex on a futex (library/std/src/sys/sync/mutex/futex.rs).
     case rustMutex
 
@@ -209,6 +213,7 @@ enum Primitive: Equatable {
         if name.contains("pthread_join") || name.contains("pthread_clockjoin") || name.contains("pthread_timedjoin")
             || name.contains("pthread_tryjoin") { return .join }
         if name.contains("pthread_cond_") { return .condvar }
+        if name.contains("pthread_barrier_wait") { return .barrier }
         if name.hasPrefix("sem_") || name.contains("__new_sem_wait") || name.contains("sem_clockwait")
             || name.contains("sem_timedwait") { return .semaphore }
         if stdioFunctions.contains(name) || name.hasPrefix("_IO_") || name.hasPrefix("__vfprintf")

@@ -268,3 +268,19 @@ enum ByteParsing {
         return result
     }
 }
+
+/// Process-wide signal facts from /proc (proc(5)).
+public enum ProcessSignals {
+    /// SigCgt: the mask of signals with a handler, hex.
+    public static func caught(_ status: String) -> UInt64? {
+        for line in status.split(separator: "\n") where line.hasPrefix("SigCgt:") {
+            return UInt64(String(line.dropFirst("SigCgt:".count).filter { !$0.isWhitespace }), radix: 16)
+        }
+        return nil
+    }
+
+    /// /proc/PID/timers has an "ID: n" line per POSIX timer.
+    public static func timerCount(_ text: String) -> Int {
+        text.split(separator: "\n").filter { $0.hasPrefix("ID:") }.count
+    }
+}

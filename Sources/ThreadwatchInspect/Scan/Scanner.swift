@@ -131,12 +131,14 @@ final class ProcessScan {
         if let warning = zombies.warning { warnings.append(warning) }
         trace.mark("zombies")
 
-        let process = ProcessSummary(
+        var process = ProcessSummary(
             pid: pid, ppid: target.stat.ppid, comm: target.stat.comm,
             exe: ProcFile.symlink("/proc/\(pid)/exe"),
             cmdline: (ProcFile.text("/proc/\(pid)/cmdline") ?? "").split(separator: "\0").map(String.init),
             state: target.stat.state,
             libc: LibcIdentifier.identify(map), startTime: target.stat.startTime)
+        process.caughtSignals = ProcFile.text("/proc/\(pid)/status").flatMap(ProcessSignals.caught)
+        process.posixTimers = ProcFile.text("/proc/\(pid)/timers").map(ProcessSignals.timerCount)
         let scan = ScanInfo(mode: options.mode, attach: attach, startedAt: startedAt,
                             durationMicros: MonotonicClock.micros() - t0,
                             longestStopMicros: longestStop, warnings: warnings)
