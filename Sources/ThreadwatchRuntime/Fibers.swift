@@ -18,6 +18,18 @@ public enum Fiber {
 
 private let fiberEntry: @convention(c) (UnsafeMutableRawPointer?) -> Void = { ClosureBox.runOnce($0) }
 
+/// Boxes `body` as the fiber's argument and starts it with `create`; the
+/// box is dropped again if the fiber could not be made.
+private func startFiber(_ operation: String, _ name: String, _ body: @escaping () -> Void,
+                        create: (UnsafeMutableRawPointer) -> OpaquePointer?) throws(RuntimeError) -> UInt64 {
+    let box = ClosureBox(body).retainedPointer()
+    guard let fiber = create(box) else {
+        ClosureBox.runOnceDiscard(box)
+        throw RuntimeError(operation: "\(operation)(\(name))", code: ENOMEM)
+    }
+    return twr_fiber_id(fiber)
+}
+
 /// Swift code on a fiber: its stack is what it gets (no growth), and a
 /// pool fiber may move between threads at any yield or park, so do not use
 /// Swift concurrency (async/await, task locals) inside one. Swift's dynamic
@@ -44,12 +56,7 @@ public final class FiberPool: @unchecked Sendable {  // twr_pool is thread-safe
     @discardableResult
     public func spawn(name: String = "fiber", stackBytes: Int = defaultFiberStackBytes,
                       _ body: @escaping @Sendable () -> Void) throws(RuntimeError) -> UInt64 {
-        let box = ClosureBox(body).retainedPointer()
-        guard let fiber = twr_pool_spawn(raw, name, fiberEntry, box, stackBytes) else {
-            ClosureBox.runOnceDiscard(box)
-            throw RuntimeError(operation: "twr_pool_spawn(\(name))", code: ENOMEM)
-        }
-        return twr_fiber_id(fiber)
+        try startFiber("twr_pool_spawn", name, body) { twr_pool_spawn(raw, name, fiberEntry, $0, stackBytes) }
     }
 
     /// Until every fiber spawned so far has finished.
@@ -74,12 +81,7 @@ public final class FiberScheduler {
     @discardableResult
     public func spawn(name: String = "fiber", stackBytes: Int = defaultFiberStackBytes,
                       _ body: @escaping () -> Void) throws(RuntimeError) -> UInt64 {
-        let box = ClosureBox(body).retainedPointer()
-        guard let fiber = twr_fiber_create(raw, name, fiberEntry, box, stackBytes) else {
-            ClosureBox.runOnceDiscard(box)
-            throw RuntimeError(operation: "twr_fiber_create(\(name))", code: ENOMEM)
-        }
-        return twr_fiber_id(fiber)
+        try startFiber("twr_fiber_create", name, body) { twr_fiber_create(raw, name, fiberEntry, $0, stackBytes) }
     }
 
     /// Runs fibers until all have finished.
