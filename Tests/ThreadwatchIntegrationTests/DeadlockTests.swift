@@ -47,6 +47,28 @@ final class DeadlockTests: XCTestCase {
         EdgeSpec(waiter: "rec-holder", lock: "g_plain", kind: "mutex", symbol: "g_plain", function: "holder_then_lock_plain"),
         EdgeSpec(waiter: "rec-waiter", lock: "g_rec", kind: "mutex", symbol: "g_rec", function: "waiter_then_lock_recursive"),
     ]
+    /// The rwlock's reader is not recorded by glibc: it is found by its
+    /// std::shared_lock guard, the only live stack reference to the lock.
+    static let sharedReader = [
+        EdgeSpec(waiter: "cxx-reader", lock: "g_orders", kind: "mutex", symbol: "g_orders", function: "read_then_lock_orders"),
+        EdgeSpec(waiter: "cxx-writer", lock: "g_shared", kind: "rwlock_write", symbol: "g_shared", function: "lock_orders_then_write"),
+    ]
+
+    func testSharedReader_ptrace_reportsCycleThroughReaderHeldRwlock() throws {
+        try assertDeadlock(scenario: "shared-reader", executable: Paths.fixtureCxx, edges: Self.sharedReader)
+    }
+
+    /// --proc-only too, where a guessed frame base must not take the guard's
+    /// pointer to g_shared (data) for a return address.
+    func testSharedReader_procOnly_reportsCycleThroughReaderHeldRwlock() throws {
+        try assertDeadlock(scenario: "shared-reader", executable: Paths.fixtureCxx, edges: Self.sharedReader, procOnly: true)
+        let fixture = try Fixture(["shared-reader"], executable: Paths.fixtureCxx)
+        let report = try Threadwatch.report(["--pid", "\(fixture.pid)", "--proc-only"], expectStatus: 1)
+        for thread in report.threadList {
+            let names = (thread["frames"] as? [[String: Any]] ?? []).functionNames
+            XCTAssertFalse(names.contains { $0 == "g_shared" || $0 == "g_orders" }, "a data symbol as a frame: \(names)")
+        }
+    }
 
     func testABBA_ptrace_reportsOneCycleWithBothMutexes() throws {
         try assertDeadlock(scenario: "abba", edges: Self.abba)

@@ -149,6 +149,17 @@ struct GlibcLockModel {
             }
         }
         let base = futex - Self.rwlockFutexOffsets[0]
+        // __readers (offset 0): the reader count above 3 flag bits
+        // (PTHREAD_RWLOCK_READER_SHIFT, nptl/pthread_rwlock_common.c); bit 0
+        // WRPHASE, bit 1 WRLOCKED (set by a writer already waiting). One
+        // reader in a read phase: like a Rust mutex, its holder may be found
+        // by the guard that refers to the lock (StackReferenceOwners).
+        if let readers = memory.readUInt32(base), readers >> 3 == 1, readers & 1 == 0 {
+            var lock = BlockedOn(kind: write ? .rwlockWrite : .rwlockRead, address: base, symbol: dataSymbol(base),
+                                 detail: "held by one reader: glibc does not record reader holders")
+            lock.ownerUnrecorded = true
+            return lock
+        }
         return BlockedOn(kind: write ? .rwlockWrite : .rwlockRead, address: base,
                          symbol: dataSymbol(base), ownerTid: nil,
                          detail: "held by readers or a writer not found: glibc does not record reader holders")

@@ -1,6 +1,7 @@
 import ThreadwatchModel
 
-/// Owners for locks that record none (Rust's std Mutex): a lock guard keeps
+/// Owners for locks that record none (Rust's std Mutex, a glibc rwlock held
+/// by one reader, e.g. through C++'s std::shared_lock): a lock guard keeps
 /// a reference to its lock in the holder's frame, so when exactly one thread
 /// other than the lock's waiters has the lock's address live on its stack
 /// (sp up to the stack's top), that thread is taken as the holder. Two or
@@ -31,7 +32,8 @@ enum StackReferenceOwners {
             else { return thread }
             var thread = thread
             thread.blockedOn?.ownerTid = others.first
-            thread.blockedOn?.detail = "Rust std::sync::Mutex, which records no owner: the holder is the only other thread that refers to it"
+            let what = lock.kind == .mutex ? "Rust std::sync::Mutex, which records no owner" : "an rwlock held by one reader, which glibc does not record"
+            thread.blockedOn?.detail = "\(what): the holder is the only other thread that refers to it"
             return thread
         }
     }

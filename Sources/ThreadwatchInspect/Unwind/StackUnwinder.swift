@@ -67,7 +67,11 @@ public final class StackUnwinder {
         // walk agrees with the first and goes deepest.
         var best = first
         for candidate in frameBaseCandidates(sp: sp, limit: 16) {
-            let attempt = unwind(tid: tid, pc: pc, sp: sp, rbp: candidate, copy: copy)
+            var attempt = unwind(tid: tid, pc: pc, sp: sp, rbp: candidate, copy: copy)
+            // A guessed walk may take a data pointer for a return address: it ends there.
+            if let bad = attempt.frames.indices.dropFirst(first.frames.count).first(where: { !isCode(attempt.frames[$0].pc) }) {
+                attempt.frames = Array(attempt.frames[..<bad])
+            }
             guard attempt.frames.count > best.frames.count,
                   attempt.frames.starts(with: first.frames) else { continue }
             best = attempt
@@ -78,6 +82,15 @@ public final class StackUnwinder {
     }
 
     private var frameBaseDelta: [[UInt64]: UInt64] = [:]
+    private var codeByPC: [UInt64: Bool] = [:]
+
+    /// A return address points just past a call: the call is code.
+    private func isCode(_ returnAddress: UInt64) -> Bool {
+        if let known = codeByPC[returnAddress] { return known }
+        let code = tw_is_code_address(dwfl, returnAddress &- 1) != 0
+        codeByPC[returnAddress] = code
+        return code
+    }
     private var rootByPC: [UInt64: Bool] = [:]
 
     /// Where every thread's stack ends: a walk that got here is complete.
@@ -130,7 +143,7 @@ public final class StackUnwinder {
             let slot = sp + UInt64(i * 8)
             let savedRBP = words[i], returnAddress = words[i + 1]
             let chained = savedRBP == 0 || (savedRBP > slot && savedRBP < top + (1 << 20) && savedRBP % 8 == 0)
-            guard chained, returnAddress > 0x1000, dwfl_addrmodule(dwfl, returnAddress) != nil else { continue }
+            guard chained, returnAddress > 0x1000, isCode(returnAddress) else { continue }
             found.append(slot)
         }
         return found
