@@ -413,16 +413,6 @@ static int covers_data(Dwfl_Module *module, void **userdata, const char *name,
     return DWARF_CB_OK;
 }
 
-int tw_is_code_address(Dwfl *dwfl, uint64_t address) {
-    Dwfl_Module *module = dwfl_addrmodule(dwfl, address);
-    if (module == NULL) return 0;
-    Dwarf_Addr relative = address, bias = 0;
-    Elf_Scn *section = dwfl_module_address_section(module, &relative, &bias);
-    GElf_Shdr header;
-    if (section == NULL || gelf_getshdr(section, &header) == NULL) return 0;
-    return (header.sh_flags & SHF_EXECINSTR) != 0;
-}
-
 Dwfl_Module *tw_module_for_data(Dwfl *dwfl, uint64_t address) {
     Dwfl_Module *module = dwfl_addrmodule(dwfl, address);
     if (module != NULL) return module;

@@ -103,9 +103,6 @@ int tw_data_field(Dwfl *dwfl, uint64_t address, char *out, size_t length);
 
 // The module holding a data address, .bss included.
 Dwfl_Module *tw_module_for_data(Dwfl *dwfl, uint64_t address);
-/* 1 when address lies in a section of executable code (SHF_EXECINSTR) of a
- * module, 0 otherwise (data, bss, no module): a return address must. */
-int tw_is_code_address(Dwfl *dwfl, uint64_t address);
 
 // ---- libthread_db: threads as glibc lists them (zombies included) ----
 #include "cthreadwatch_threaddb.h"

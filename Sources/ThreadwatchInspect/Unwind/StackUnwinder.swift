@@ -82,14 +82,16 @@ public final class StackUnwinder {
     }
 
     private var frameBaseDelta: [[UInt64]: UInt64] = [:]
-    private var codeByPC: [UInt64: Bool] = [:]
+    /// Executable mappings, read once when first needed (libdw's section
+    /// lookup for this cost 10+ MB of section data at 4000 threads).
+    private lazy var code: MemoryMap = {
+        let all = ProcFile.bytes("/proc/\(pid)/maps").map(MemoryMap.parse) ?? MemoryMap(mappings: [])
+        return MemoryMap(mappings: all.mappings.filter { $0.permissions.contains("x") })
+    }()
 
-    /// A return address points just past a call: the call is code.
+    /// A return address points just past a call, which is in executable code.
     private func isCode(_ returnAddress: UInt64) -> Bool {
-        if let known = codeByPC[returnAddress] { return known }
-        let code = tw_is_code_address(dwfl, returnAddress &- 1) != 0
-        codeByPC[returnAddress] = code
-        return code
+        code.mapping(containing: returnAddress &- 1) != nil
     }
     private var rootByPC: [UInt64: Bool] = [:]
 
