@@ -12,7 +12,10 @@ public enum ZombieDetector {
     /// each zombie, by `ZombieThread.key`; a zombie missing there is new, seen
     /// first by this scan.
     public static func detect(_ snapshot: Snapshot, firstSeen: [String: Double] = [:]) -> [Finding] {
-        let zombies = snapshot.zombies
+        // The initial thread that left by pthread_exit (pthread_exit(3)'s
+        // advice to let the others run on; Swift's dispatchMain does it) is
+        // no leak: its stack is the process stack, its descriptor static.
+        let zombies = snapshot.zombies.filter { $0.startAddress != 0 }
         guard !zombies.isEmpty else { return [] }
         let pinned = zombies.reduce(UInt64(0)) { $0 &+ ($1.stackBytes ?? 0) }
         let severity: Finding.Severity = zombies.count >= errorCount || pinned >= errorBytes ? .error : .warning
