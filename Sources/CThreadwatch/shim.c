@@ -413,6 +413,27 @@ static int covers_data(Dwfl_Module *module, void **userdata, const char *name,
     return DWARF_CB_OK;
 }
 
+int tw_module_may_define(Dwfl_Module *module, const char *name) {
+    Dwarf_Addr bias;
+    Elf *elf = dwfl_module_getelf(module, &bias);
+    if (elf == NULL) return 1;
+    size_t length = strlen(name);
+    for (Elf_Scn *scn = elf_nextscn(elf, NULL); scn != NULL; scn = elf_nextscn(elf, scn)) {
+        GElf_Shdr header;
+        if (gelf_getshdr(scn, &header) == NULL || header.sh_type != SHT_SYMTAB) continue;
+        Elf_Data *strings = elf_getdata(elf_getscn(elf, header.sh_link), NULL);
+        if (strings == NULL || strings->d_buf == NULL) return 1;
+        const char *p = strings->d_buf, *end = p + strings->d_size;
+        // Whole names only: a NUL before it (or the table's start) and after it.
+        while (p < end && (p = memmem(p, (size_t)(end - p), name, length)) != NULL) {
+            if ((p == (const char *)strings->d_buf || p[-1] == 0) && p + length < end && p[length] == 0) return 1;
+            p += 1;
+        }
+        return 0;
+    }
+    return 1;  // no .symtab here (stripped): the full search looks in the debug file
+}
+
 Dwfl_Module *tw_module_for_data(Dwfl *dwfl, uint64_t address) {
     Dwfl_Module *module = dwfl_addrmodule(dwfl, address);
     if (module != NULL) return module;

@@ -104,6 +104,12 @@ int tw_data_field(Dwfl *dwfl, uint64_t address, char *out, size_t length);
 // The module holding a data address, .bss included.
 Dwfl_Module *tw_module_for_data(Dwfl *dwfl, uint64_t address);
 
+// 0 when the module's own symbol table certainly has no symbol `name` (its
+// string table lacks it); 1 when it may (found, or no table to look in).
+// One pass over raw bytes: libdwfl's symbol iteration over a large binary
+// (swift-frontend) costs tens of ms.
+int tw_module_may_define(Dwfl_Module *module, const char *name);
+
 // ---- libthread_db: threads as glibc lists them (zombies included) ----
 #include "cthreadwatch_threaddb.h"
 

@@ -24,6 +24,7 @@ enum RuntimeSymbol {
                    ["/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/"].contains(where: { String(cString: name).hasPrefix($0) }) {
                     return 0  // DWARF_CB_OK: a system library
                 }
+                guard tw_module_may_define(module, search.name) != 0 else { return 0 }  // DWARF_CB_OK: not here
                 let count = dwfl_module_getsymtab(module)
                 guard count > 0 else { return 0 }  // DWARF_CB_OK
                 for i in 1..<count {
