@@ -30,6 +30,13 @@ static inline void rec_end(twr_fiber_rec *r)
     __atomic_store_n(&r->seq, r->seq + 1, __ATOMIC_RELEASE);
 }
 
+/* state is also read by twr_fiber_new's free-slot search, which holds the
+ * registry lock but not the record: an atomic word, relaxed. */
+static inline void set_state(twr_fiber_rec *r, uint32_t state)
+{
+    __atomic_store_n(&r->state, state, __ATOMIC_RELAXED);
+}
+
 /* Suspended: state, what it waits for and where its context is, in one
  * change, so a reader never pairs a new state with an old saved_sp. */
 static inline void publish_suspended(twr_fiber *f, uint32_t state, uint64_t waiting)
@@ -37,7 +44,7 @@ static inline void publish_suspended(twr_fiber *f, uint32_t state, uint64_t wait
     twr_fiber_rec *r = f->rec;
     if (!r) return;
     rec_begin(r);
-    r->state = state;
+    set_state(r, state);
     r->waiting_on = waiting;
     r->saved_sp = (uint64_t)f->sp;
     rec_end(r);
@@ -48,7 +55,7 @@ static inline void publish_running(twr_fiber *f, int32_t carrier)
     twr_fiber_rec *r = f->rec;
     if (!r) return;
     rec_begin(r);
-    r->state = TWR_FIBER_RUNNING;
+    set_state(r, TWR_FIBER_RUNNING);
     r->waiting_on = 0;
     r->carrier_tid = carrier;
     r->switches++;
@@ -74,6 +81,9 @@ void twr_sched_attach(twr_sched *s, uint32_t pool_id)
     s->rec->tid = t->tid;
     twr_reg_end();
     current_sched = s;
+#ifdef TWR_TSAN
+    s->tsan = __tsan_get_current_fiber();
+#endif
 }
 
 void twr_sched_detach(twr_sched *s)
@@ -89,11 +99,14 @@ void twr_sched_detach(twr_sched *s)
 /* A finished fiber's stack and record go once nothing runs on it. */
 static void fiber_release(twr_fiber *f)
 {
+#ifdef TWR_TSAN
+    __tsan_destroy_fiber(f->tsan);
+#endif
     munmap(f->map, f->map_len);
     if (f->rec) {
         twr_reg_begin();
         rec_begin(f->rec);
-        f->rec->state = 0;
+        set_state(f->rec, 0);
         rec_end(f->rec);
         twr_reg_end();
     }
@@ -195,6 +208,9 @@ void twr_switch(twr_sched *s, twr_fiber *from, uint32_t from_state, uint64_t wai
     __atomic_store_n(&s->rec->current, id, __ATOMIC_RELAXED);
     __atomic_store_n(&s->rec->switches, s->rec->switches + 1, __ATOMIC_RELAXED);
     twr_tls.current_fiber = id;
+#ifdef TWR_TSAN
+    __tsan_switch_to_fiber(to ? to->tsan : s->tsan, 0);
+#endif
     twr_context_switch(from ? &from->sp : &s->sp, to ? to->sp : s->sp);
     /* Resumed, possibly on another carrier: `s` is stale from here on. */
     after_switch();
@@ -231,11 +247,14 @@ twr_fiber *twr_fiber_new(const char *name, void (*fn)(void *), void *arg, size_t
     f->fn = fn;
     f->arg = arg;
     f->sp = twr_context_make(lo, usable, fiber_main, f);
+#ifdef TWR_TSAN
+    f->tsan = __tsan_create_fiber(0);
+#endif
     twr_reg_init();
     twr_reg_begin();
     uint32_t slot = TWR_MAX_FIBERS;
     for (uint32_t i = 0; i < twr_registry.nfibers; i++) {
-        if (twr_registry.fibers[i].state == 0) { slot = i; break; }
+        if (__atomic_load_n(&twr_registry.fibers[i].state, __ATOMIC_RELAXED) == 0) { slot = i; break; }
     }
     if (slot == TWR_MAX_FIBERS && twr_registry.nfibers < TWR_MAX_FIBERS) slot = twr_registry.nfibers++;
     if (slot < TWR_MAX_FIBERS) {
@@ -252,7 +271,7 @@ twr_fiber *twr_fiber_new(const char *name, void (*fn)(void *), void *arg, size_t
         r->entry = (uint64_t)fn;
         r->saved_sp = (uint64_t)f->sp;
         if (name) strncpy(r->name, name, sizeof r->name - 1);
-        r->state = TWR_FIBER_RUNNABLE;
+        set_state(r, TWR_FIBER_RUNNABLE);
         rec_end(r);
         f->rec = r;
     } else {
@@ -267,7 +286,7 @@ void twr_make_runnable(twr_fiber *f)
     twr_fiber_rec *r = f->rec;
     if (r) {
         rec_begin(r);
-        r->state = TWR_FIBER_RUNNABLE;
+        set_state(r, TWR_FIBER_RUNNABLE);
         r->waiting_on = 0;
         rec_end(r);
     }

@@ -6,6 +6,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Built with ThreadSanitizer (-fsanitize=thread): tell it about each
+ * stack switch (compiler-rt tsan_interface.h), or it takes the fibers'
+ * stacks for one thread's and reports nonsense. Compiled out otherwise. */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TWR_TSAN 1
+#endif
+#endif
+#ifdef TWR_TSAN
+void *__tsan_get_current_fiber(void);
+void *__tsan_create_fiber(unsigned flags);
+void __tsan_destroy_fiber(void *fiber);
+void __tsan_switch_to_fiber(void *fiber, unsigned flags);
+#endif
+
 #define TWR_RING 256 /* a pool carrier's run queue; more goes to the pool's global queue */
 
 struct twr_fiber {
@@ -19,6 +34,9 @@ struct twr_fiber {
     void *map;
     size_t map_len;
     twr_fiber *next;        /* run queue, wait queue, inbox or global queue */
+#ifdef TWR_TSAN
+    void *tsan;
+#endif
 };
 
 struct twr_sched {
@@ -48,6 +66,9 @@ struct twr_sched {
     twr_fiber *ring[TWR_RING];
     twr_carrier_rec *rec;
     twr_carrier_rec spare;  /* written instead when the registry is full */
+#ifdef TWR_TSAN
+    void *tsan;             /* the carrier thread's own context */
+#endif
 };
 
 /* Zeroed memory starting on a cache line of its own (schedulers and fibers

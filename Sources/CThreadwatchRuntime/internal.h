@@ -8,6 +8,21 @@
 #include <unistd.h>
 #include <time.h>
 
+/* Under ThreadSanitizer: a handover the kernel makes (FUTEX_LOCK_PI /
+ * FUTEX_UNLOCK_PI) orders memory, but no user-space atomic shows it. */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define TWR_TSAN_ACQUIRE(p) __tsan_acquire(p)
+#define TWR_TSAN_RELEASE(p) __tsan_release(p)
+#endif
+#endif
+#ifndef TWR_TSAN_ACQUIRE
+#define TWR_TSAN_ACQUIRE(p) ((void)0)
+#define TWR_TSAN_RELEASE(p) ((void)0)
+#endif
+
 /* futex(2): no glibc wrapper before 2.39 is used here. */
 static inline long twr_futex(uint32_t *addr, int op, uint32_t val)
 {

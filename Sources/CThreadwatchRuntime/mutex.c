@@ -40,6 +40,7 @@ __attribute__((noinline)) static void lock_pi(twr_mutex *m, twr_tls_t *t)
     /* The kernel sets FUTEX_WAITERS, boosts the owner and hands the lock over. */
     while (twr_futex(&m->word, FUTEX_LOCK_PI_PRIVATE, 0) != 0 && (errno == EINTR || errno == EAGAIN)) {
     }
+    TWR_TSAN_ACQUIRE(m);
     __atomic_store_n(&t->waiting_on, 0, __ATOMIC_RELAXED);
 }
 
@@ -102,8 +103,10 @@ void twr_mutex_unlock(twr_mutex *m)
     __atomic_store_n(&m->holder_tid, 0, __ATOMIC_RELAXED);
     if (__builtin_expect(m->flags & TWR_MUTEX_PI, 0)) {
         uint32_t c = (uint32_t)t->tid;
-        if (!__atomic_compare_exchange_n(&m->word, &c, 0, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+        if (!__atomic_compare_exchange_n(&m->word, &c, 0, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
+            TWR_TSAN_RELEASE(m);
             twr_futex(&m->word, FUTEX_UNLOCK_PI_PRIVATE, 0);
+        }
         return;
     }
     if (__atomic_exchange_n(&m->word, 0, __ATOMIC_RELEASE) == 2) wake_one(m);
