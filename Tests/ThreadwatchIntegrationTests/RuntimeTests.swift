@@ -122,6 +122,19 @@ final class RuntimeTests: XCTestCase {
         }
     }
 
+    /// 1200 fibers, more than the registry's 1024 slots: the first 1024 are
+    /// listed, the rest are said to be missing, and the starving count is
+    /// the carrier's own (not capped at the table size).
+    func testMoreFibersThanTheRegistry_warnsWhatIsMissing() throws {
+        let f = try Fixture(["runtime-many-fibers", "1200"], executable: Self.fixture)
+        let report = try Threadwatch.report(["--pid", "\(f.pid)"])
+        XCTAssertEqual(fibers(report).count, 1024)
+        let warnings = report.scanInfo["warnings"] as? [String] ?? []
+        XCTAssertTrue(warnings.contains { $0.contains("registry was full 176 times") }, "\(warnings)")
+        let blocking = try XCTUnwrap(report.findingList.first { $0["kind"] as? String == "blocking_in_fiber" })
+        XCTAssertTrue((blocking["summary"] as? String ?? "").contains("1199 runnable fibers"), "\(blocking)")
+    }
+
     func testLockInversion_foundWithBothSites() throws {
         let f = try Fixture(["runtime-lock-inversion"], executable: Self.fixture)
         XCTAssertEqual(f.value("INVERSIONS"), ["1"])

@@ -46,9 +46,14 @@ public enum RuntimeModel {
             }
         }
         var outcome = Outcome(fibers: fibers, state: state, threads: annotated)
+        var notes: [String] = []
         if registry.unsettled > 0 {
-            outcome.warning = "\(registry.unsettled) fiber\(registry.unsettled == 1 ? "" : "s") of the threadwatch runtime changed on every read (switching nonstop) and \(registry.unsettled == 1 ? "is" : "are") not shown"
+            notes.append("\(registry.unsettled) fiber\(registry.unsettled == 1 ? "" : "s") of the threadwatch runtime changed on every read (switching nonstop) and \(registry.unsettled == 1 ? "is" : "are") not shown")
         }
+        if registry.dropped > 0 {
+            notes.append("the threadwatch runtime's registry was full \(registry.dropped) time\(registry.dropped == 1 ? "" : "s") (tables of \(TWR_MAX_THREADS) threads, \(TWR_MAX_FIBERS) fibers, \(TWR_MAX_LOCKS) locks, \(TWR_MAX_CLASSES) lock classes): what did not fit is not shown")
+        }
+        outcome.warning = notes.isEmpty ? nil : notes.joined(separator: "; ")
         return outcome
     }
 
@@ -82,7 +87,7 @@ public enum RuntimeModel {
     static func carriers(_ registry: RuntimeRegistry) -> [RuntimeState.Carrier] {
         registry.carriers.filter { $0.tid > 0 }.map {
             RuntimeState.Carrier(tid: $0.tid, currentFiber: $0.current == 0 ? nil : Int64(truncatingIfNeeded: $0.current),
-                                 runnable: Int(min($0.runnable, UInt32(TWR_MAX_FIBERS))), switches: $0.switches,
+                                 runnable: Int(min($0.runnable, 1 << 24)), switches: $0.switches,
                                  pool: $0.pool == 0 ? nil : $0.pool, idle: $0.idle != 0, steals: $0.steals)
         }
     }

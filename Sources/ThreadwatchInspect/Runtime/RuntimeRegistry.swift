@@ -97,6 +97,9 @@ struct RuntimeRegistry {
         min(Int(Self.value(bytes, path)), Int(max))
     }
 
+    /// Records the runtime could not fit in its tables.
+    var dropped: UInt32 { Self.value(bytes, \.dropped) }
+
     var tlsOffset: Int64 {
         bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: MemoryLayout<twr_registry_t>.offset(of: \.tls_offset)!, as: Int64.self) }
     }
