@@ -54,16 +54,21 @@ public enum DeadlockDetector {
         // A self-loop inside a signal handler is SignalHazardDetector's: the
         // handler, not the code, re-locks.
         func inHandler(_ tid: Int32) -> Bool { SignalHazardDetector.split(first.thread(tid: tid)?.frames ?? []) != nil }
-        for edge in a.selfLoops() where stable(edge) && edge.lock.kind == .mutex && !edge.lock.recursive && !inHandler(edge.waiter) {
+        for edge in a.selfLoops() where stable(edge) && !inHandler(edge.waiter)
+            && ((edge.lock.kind == .mutex && !edge.lock.recursive) || edge.lock.oneTimeInit) {
             let name = first.thread(tid: edge.waiter)?.name ?? "?"
             findings.append(Finding(
                 id: StableID.make("self_deadlock", ["\(edge.waiter)@\(edge.lock.address ?? 0)"]),
                 kind: .selfDeadlock, severity: .error,
-                summary: "thread \(edge.waiter) \"\(name)\" waits for \(lockText(edge.lock)), which it already holds",
+                summary: edge.lock.oneTimeInit
+                    ? "thread \(edge.waiter) \"\(name)\" waits for a one-time initialisation (\(lockText(edge.lock))) that it is running itself"
+                    : "thread \(edge.waiter) \"\(name)\" waits for \(lockText(edge.lock)), which it already holds",
                 threads: [edge.waiter],
                 cycle: [CycleEdge(tid: edge.waiter, lock: edge.lock, holderTid: edge.holder,
                                   frames: first.thread(tid: edge.waiter)?.frames ?? [])],
-                advice: "Do not re-lock a non-recursive mutex: unlock first, split the function into locked/unlocked variants, or make the mutex PTHREAD_MUTEX_RECURSIVE if re-entry is intended.",
+                advice: edge.lock.oneTimeInit
+                    ? "An initialiser must not need its own result: break the cycle between this static (or once-call) and the code its initialiser calls, e.g. initialise the dependency first or pass it in."
+                    : "Do not re-lock a non-recursive mutex: unlock first, split the function into locked/unlocked variants, or make the mutex PTHREAD_MUTEX_RECURSIVE if re-entry is intended.",
                 evidence: evidence([edge], lastGraph, gap)))
         }
 

@@ -22,7 +22,8 @@ public struct WaitForGraph: Sendable {
     public init(_ snapshot: Snapshot) {
         var edges: [Int32: Edge] = [:]
         for thread in snapshot.threads {
-            guard let lock = thread.blockedOn, Self.owningKinds.contains(lock.kind),
+            // A one-time initialisation is a futex whose owner was inferred (OnceOwners).
+            guard let lock = thread.blockedOn, Self.owningKinds.contains(lock.kind) || lock.oneTimeInit,
                   let holder = lock.ownerTid else { continue }
             edges[thread.tid] = Edge(waiter: thread.tid, holder: holder, lock: lock)
         }

@@ -162,6 +162,10 @@ public struct BlockedOn: Sendable, Equatable, Hashable {
     public var ownerUnrecorded: Bool = false
     /// fiber_mutex: the fiber that holds it (the runtime's fiber id).
     public var ownerFiber: Int64?
+    /// A one-time initialisation (pthread_once, std::call_once, a C++
+    /// function-local static): its "owner" is the thread running the
+    /// initialiser, and waiting for one's own is a self-deadlock.
+    public var oneTimeInit: Bool = false
 
     public init(kind: Kind, address: UInt64? = nil, symbol: String? = nil, ownerTid: Int32? = nil,
                 sinceMicros: Int? = nil, recursive: Bool = false, detail: String? = nil) {

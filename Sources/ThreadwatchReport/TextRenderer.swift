@@ -314,7 +314,9 @@ enum FindingRenderer {
             var lock = edge.lock.kind.rawValue.replacing("_", with: " ")
             if let a = edge.lock.address { lock += " \(TextRenderer.hex(a))" }
             if let s = edge.lock.symbol { lock += " (\(s))" }
-            let inferred = edge.lock.ownerUnrecorded ? " (inferred: the lock records no owner; only this thread refers to it)" : ""
+            let inferred = !edge.lock.ownerUnrecorded ? ""
+                : edge.lock.oneTimeInit ? " (inferred: \(edge.lock.detail ?? "it runs the initialiser"))"
+                : " (inferred: the lock records no owner; only this thread refers to it)"
             out += "  thread \(edge.tid) \"\(waiter?.name ?? "?")\" waits for \(lock) held by thread \(edge.holderTid) \"\(holder?.name ?? "?")\"\(inferred)\n"
             if let at = TextRenderer.callerFrame(edge.frames) {
                 out += "      at \(TextRenderer.shortLocation(at))\n"

@@ -70,6 +70,41 @@ final class DeadlockTests: XCTestCase {
         }
     }
 
+    /// One-time initialisations record no owner: the initialiser is found on
+    /// the stacks (OnceOwners). A C++ static whose constructor waits for a
+    /// mutex held by a thread that waits for the static.
+    func testStaticInitCycle_cycleThroughTheStaticsGuard() throws {
+        let f = try Fixture(["static-init-cycle"], executable: Paths.fixtureCxx)
+        let initTid = try XCTUnwrap(f.tid(named: "cxx-init")), plugin = try XCTUnwrap(f.tid(named: "cxx-plugin"))
+        for procOnly in [false, true] {
+            let report = try Threadwatch.report(scanArgs(f, procOnly: procOnly), expectStatus: 1)
+            let deadlock = try XCTUnwrap(report.findingList.first { $0["kind"] as? String == "deadlock" }, "\(report.findingList)")
+            XCTAssertEqual(Set(deadlock["threads"] as? [Int] ?? []), [Int(initTid), Int(plugin)])
+            let cycle = deadlock["cycle"] as? [[String: Any]] ?? []
+            let guardEdge = try XCTUnwrap(cycle.first { $0["tid"] as? Int == Int(plugin) })
+            let lock = guardEdge["lock"] as? [String: Any] ?? [:]
+            XCTAssertEqual(lock["symbol"] as? String, "guard variable for config()::instance")
+            XCTAssertEqual(guardEdge["holder_tid"] as? Int, Int(initTid))
+            XCTAssertTrue((lock["detail"] as? String ?? "").contains("C++ static initialisation"), "\(lock)")
+            let mutexEdge = try XCTUnwrap(cycle.first { $0["tid"] as? Int == Int(initTid) })
+            XCTAssertEqual((mutexEdge["lock"] as? [String: Any])?["symbol"] as? String, "g_registry")
+        }
+    }
+
+    /// pthread_once whose initialiser calls back into the same pthread_once.
+    func testOnceRecursive_isSelfDeadlock() throws {
+        let f = try Fixture(["once-recursive"])
+        let user = try XCTUnwrap(f.tid(named: "once-user"))
+        for procOnly in [false, true] {
+            let report = try Threadwatch.report(scanArgs(f, procOnly: procOnly), expectStatus: 1)
+            let finding = try XCTUnwrap(report.findingList.first { $0["kind"] as? String == "self_deadlock" }, "\(report.findingList)")
+            XCTAssertEqual(finding["threads"] as? [Int], [Int(user)])
+            let lock = ((finding["cycle"] as? [[String: Any]])?.first?["lock"] as? [String: Any]) ?? [:]
+            XCTAssertEqual(lock["address"] as? String, f.locks["table_once"].map(Self.hex))
+            XCTAssertTrue((finding["summary"] as? String ?? "").contains("one-time initialisation"))
+        }
+    }
+
     func testABBA_ptrace_reportsOneCycleWithBothMutexes() throws {
         try assertDeadlock(scenario: "abba", edges: Self.abba)
     }

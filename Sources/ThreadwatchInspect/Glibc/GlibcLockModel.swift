@@ -95,6 +95,14 @@ struct GlibcLockModel {
             return BlockedOn(kind: .condvar, address: address, symbol: dataSymbol(address))
         case .semaphore?:
             return BlockedOn(kind: .semaphore, address: address, symbol: dataSymbol(address))
+        case .once?:
+            // No owner is kept (nptl/pthread_once.c; libstdc++ guard.cc):
+            // OnceOwners finds the thread running the initialiser.
+            var lock = BlockedOn(kind: .futex, address: address, symbol: dataSymbol(address),
+                                 detail: OnceOwners.detail(thread.frames))
+            lock.oneTimeInit = true
+            lock.ownerUnrecorded = true
+            return lock
         case .barrier?:
             // No barrier kind in report v1: a futex, said to be a barrier.
             return BlockedOn(kind: .futex, address: address, symbol: dataSymbol(address),
@@ -197,7 +205,7 @@ final class PrimitiveCache {
 
 /// Which glibc primitive a futex wait belongs to, read off the top frames.
 enum Primitive: Equatable {
-    case mutex, rwlockRead, rwlockWrite, join, stdio, condvar, semaphore, barrier
+    case mutex, rwlockRead, rwlockWrite, join, stdio, condvar, semaphore, barrier, once
     /// Rust's std::sync::Mutex on a futex (library/std/src/sys/sync/mutex/futex.rs).
     case rustMutex
 
@@ -225,6 +233,7 @@ enum Primitive: Equatable {
             || name.contains("pthread_tryjoin") { return .join }
         if name.contains("pthread_cond_") { return .condvar }
         if name.contains("pthread_barrier_wait") { return .barrier }
+        if name.contains("pthread_once") || name.contains("__cxa_guard_acquire") { return .once }
         if name.hasPrefix("sem_") || name.contains("__new_sem_wait") || name.contains("sem_clockwait")
             || name.contains("sem_timedwait") { return .semaphore }
         if stdioFunctions.contains(name) || name.hasPrefix("_IO_") || name.hasPrefix("__vfprintf")

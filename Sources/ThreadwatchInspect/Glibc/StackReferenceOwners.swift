@@ -15,7 +15,7 @@ enum StackReferenceOwners {
     static func infer(_ threads: [ThreadSnapshot], memory: RemoteMemory) -> [ThreadSnapshot] {
         var waiters: [UInt64: Set<Int32>] = [:]
         for thread in threads {
-            guard let lock = thread.blockedOn, lock.ownerUnrecorded, let address = lock.address
+            guard let lock = thread.blockedOn, lock.ownerUnrecorded, !lock.oneTimeInit, let address = lock.address
             else { continue }
             waiters[address, default: []].insert(thread.tid)
         }
@@ -27,7 +27,7 @@ enum StackReferenceOwners {
             }
         }
         return threads.map { thread in
-            guard let lock = thread.blockedOn, lock.ownerUnrecorded, let address = lock.address,
+            guard let lock = thread.blockedOn, lock.ownerUnrecorded, !lock.oneTimeInit, let address = lock.address,
                   let others = referrers[address]?.subtracting(waiters[address] ?? []), others.count == 1
             else { return thread }
             var thread = thread

@@ -111,7 +111,7 @@ final class ProcessScan {
         trace.mark("symbolize")
         let model = GlibcLockModel(memory: RemoteMemory(pid: pid), threads: threads, dataSymbol: symbolizer.dataSymbol)
         threads = model.annotate(threads, readSchedNow: attach == .procOnly)
-        threads = StackReferenceOwners.infer(threads, memory: RemoteMemory(pid: pid))
+        threads = OnceOwners.infer(StackReferenceOwners.infer(threads, memory: RemoteMemory(pid: pid)))
         trace.mark("locks")
         // The threadwatch runtime, when linked: fibers, runtime lock waits, lock order.
         let runtime = RuntimeModel.read(pid: pid, unwinder: unwinder, symbolizer: symbolizer, threads: threads)

@@ -38,7 +38,7 @@ public enum SecondLook {
         }, uniquingKeysWith: { a, _ in a })
         let model = GlibcLockModel(memory: RemoteMemory(pid: pid), threads: refreshed, dataSymbol: { symbols[$0] })
         let firstLocks = Dictionary(snapshot.threads.map { ($0.tid, $0.blockedOn) }, uniquingKeysWith: { a, _ in a })
-        next.threads = StackReferenceOwners.infer(refreshed.map { thread in
+        next.threads = OnceOwners.infer(StackReferenceOwners.infer(refreshed.map { thread in
             guard tids.contains(thread.tid) else { return thread }
             var thread = thread
             if let first = firstLocks[thread.tid] ?? nil, first.kind == .runtimeMutex {
@@ -50,7 +50,7 @@ public enum SecondLook {
                 thread.blockedOn = model.blockedOn(thread)
             }
             return thread
-        }, memory: RemoteMemory(pid: pid))
+        }, memory: RemoteMemory(pid: pid)))
         return next
     }
 }
