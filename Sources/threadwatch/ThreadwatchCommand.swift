@@ -82,6 +82,7 @@ struct ThreadwatchCommand: ParsableCommand {
         options.sourceLines = sourceLines
 
         var snapshot = try scanOrExit(options)
+        Courtesy.yieldCPU()  // the rest (confirming looks, report) stops nothing
         let firstSeen = ZombieMemory.firstSeen(&snapshot, stateDir: stateDir)
         let findings = Detection.run(snapshot, confirmAfterMicros: confirmMs * 1000, zombieFirstSeen: firstSeen)
         try ReportSink.emit(snapshot, findings: findings, json: json)

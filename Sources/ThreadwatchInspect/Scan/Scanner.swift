@@ -64,6 +64,7 @@ final class ProcessScan {
             warnings.append("pid \(pid) is already traced by pid \(target.tracerPid) (\(tracer)): scanned from /proc only, without stopping it; registers, fs_base and stacks of running threads are missing")
             attach = .procOnly
         }
+        if attach == .procOnly { Courtesy.yieldCPU() }  // stops nothing: all of it is background work
         guard let mapBytes = ProcFile.bytes("/proc/\(pid)/maps") else { throw exited() }
         map = MemoryMap.parse(mapBytes)
         trace.mark("maps")
@@ -97,6 +98,7 @@ final class ProcessScan {
             kernel = prefetch.all()
         }
         trace.mark("stop+unwind")
+        Courtesy.yieldCPU()  // every thread is running again
 
         if processGone() { throw exited() }
 
