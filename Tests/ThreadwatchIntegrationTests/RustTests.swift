@@ -54,4 +54,26 @@ final class RustTests: XCTestCase {
     func testRustABBA_procOnly_inferredOwnersCloseTheCycle() throws {
         try assertRustABBA(procOnly: true)
     }
+
+    /// std::sync::RwLock: readers wait on its state word, writers on the
+    /// word after it; a write-locked or one-reader lock's holder is inferred
+    /// like a Mutex's. A reader waits for a mutex whose holder waits to write.
+    func testRustRwLock_readerWriterCycle() throws {
+        let fixture = try Fixture([], executable: try Self.build("rwlock"))
+        let reader = tids(fixture.pid, named: ["rs-reader"]), writer = tids(fixture.pid, named: ["rs-writer"])
+        XCTAssertEqual(reader.count + writer.count, 2)
+        for procOnly in [false, true] {
+            let report = try Threadwatch.report(["--pid", "\(fixture.pid)"] + (procOnly ? ["--proc-only"] : []), expectStatus: 1)
+            let deadlock = try XCTUnwrap(report.findingList.first { $0["kind"] as? String == "deadlock" }, "\(report.findingList)")
+            let edges = try XCTUnwrap(deadlock["cycle"] as? [[String: Any]])
+            let writerEdge = try XCTUnwrap(edges.first { ($0["tid"] as? Int).map(Int32.init) == writer.first })
+            let lock = try XCTUnwrap(writerEdge["lock"] as? [String: Any])
+            XCTAssertEqual(lock["kind"] as? String, "rwlock_write")
+            XCTAssertEqual(lock["address"] as? String, fixture.locks["config"].map { "0x" + String($0, radix: 16) })
+            XCTAssertEqual((writerEdge["holder_tid"] as? Int).map(Int32.init), reader.first)
+            XCTAssertTrue((lock["detail"] as? String ?? "").contains("Rust std::sync::RwLock, held by one reader"), "\(lock)")
+            let readerEdge = try XCTUnwrap(edges.first { ($0["tid"] as? Int).map(Int32.init) == reader.first })
+            XCTAssertEqual((readerEdge["lock"] as? [String: Any])?["address"] as? String, fixture.locks["stats"].map { "0x" + String($0, radix: 16) })
+        }
+    }
 }

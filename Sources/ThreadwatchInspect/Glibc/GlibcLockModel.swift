@@ -81,6 +81,8 @@ struct GlibcLockModel {
                                  detail: "Rust std::sync::Mutex, which records no owner")
             lock.ownerUnrecorded = true
             return lock
+        case .rustRwLockRead?, .rustRwLockWrite?:
+            return rustRwLock(futex: address, write: primitive == .rustRwLockWrite)
         case .rwlockRead?, .rwlockWrite?:
             return rwlock(futex: address, write: primitive == .rwlockWrite)
         case .join?:
@@ -164,13 +166,37 @@ struct GlibcLockModel {
         // by the guard that refers to the lock (StackReferenceOwners).
         if let readers = memory.readUInt32(base), readers >> 3 == 1, readers & 1 == 0 {
             var lock = BlockedOn(kind: write ? .rwlockWrite : .rwlockRead, address: base, symbol: dataSymbol(base),
-                                 detail: "held by one reader: glibc does not record reader holders")
+                                 detail: "held by one reader, which glibc does not record")
             lock.ownerUnrecorded = true
             return lock
         }
         return BlockedOn(kind: write ? .rwlockWrite : .rwlockRead, address: base,
                          symbol: dataSymbol(base), ownerTid: nil,
                          detail: "held by readers or a writer not found: glibc does not record reader holders")
+    }
+
+    /// Rust's std::sync::RwLock on futexes (library/std/src/sys/sync/rwlock/
+    /// futex.rs): `state` at 0 (bits 0-29: reader count, all ones = write
+    /// locked; bit 30 readers waiting, bit 31 writers waiting) is where
+    /// readers wait; writers wait on `writer_notify` at 4. No owner is kept:
+    /// one writer or one reader is inferred from the guard's reference
+    /// (StackReferenceOwners); more readers stay unknown.
+    private func rustRwLock(futex: UInt64, write: Bool) -> BlockedOn {
+        let base = write ? futex &- 4 : futex
+        let mask: UInt32 = (1 << 30) - 1
+        var lock = BlockedOn(kind: write ? .rwlockWrite : .rwlockRead, address: base, symbol: dataSymbol(base))
+        guard let state = memory.readUInt32(base) else { return lock }
+        let count = state & mask
+        if count == mask {
+            lock.detail = "Rust std::sync::RwLock, write-locked; it records no owner"
+            lock.ownerUnrecorded = true
+        } else if count == 1 {
+            lock.detail = "Rust std::sync::RwLock, held by one reader; it records no owner"
+            lock.ownerUnrecorded = true
+        } else {
+            lock.detail = "Rust std::sync::RwLock, held by \(count) readers; it records no owner"
+        }
+        return lock
     }
 
     private func stdioLock(at address: UInt64) -> BlockedOn {
@@ -208,6 +234,8 @@ enum Primitive: Equatable {
     case mutex, rwlockRead, rwlockWrite, join, stdio, condvar, semaphore, barrier, once
     /// Rust's std::sync::Mutex on a futex (library/std/src/sys/sync/mutex/futex.rs).
     case rustMutex
+    /// Rust's std::sync::RwLock on futexes (library/std/src/sys/sync/rwlock/futex.rs).
+    case rustRwLockRead, rustRwLockWrite
 
     /// Frames searched: the wait sits a few frames under the primitive.
     static let depth = 8
@@ -224,6 +252,10 @@ enum Primitive: Equatable {
         // Rust std: legacy-mangled and demangled names say "mutex::futex::Mutex::lock_contended";
         // v0-mangled ones "5mutex5futex...14lock_contended".
         if name.contains("lock_contended") && name.contains("mutex") && name.contains("futex") { return .rustMutex }
+        if name.contains("rwlock") && name.contains("futex") {
+            if name.contains("read_contended") { return .rustRwLockRead }
+            if name.contains("write_contended") { return .rustRwLockWrite }
+        }
         if name.contains("pthread_mutex_") && (name.contains("lock") ) && !name.contains("unlock") { return .mutex }
         if name.contains("pthread_rwlock_rdlock") || name.contains("pthread_rwlock_timedrdlock")
             || name.contains("pthread_rwlock_clockrdlock") { return .rwlockRead }

@@ -32,8 +32,7 @@ enum StackReferenceOwners {
             else { return thread }
             var thread = thread
             thread.blockedOn?.ownerTid = others.first
-            let what = lock.kind == .mutex ? "Rust std::sync::Mutex, which records no owner" : "an rwlock held by one reader, which glibc does not record"
-            thread.blockedOn?.detail = "\(what): the holder is the only other thread that refers to it"
+            thread.blockedOn?.detail = "\(lock.detail ?? "the lock records no owner"): the holder is the only other thread that refers to it"
             return thread
         }
     }
