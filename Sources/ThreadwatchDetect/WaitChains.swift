@@ -2,9 +2,10 @@ import ThreadwatchModel
 
 /// Lock chains that end in a thread which is not waiting for a lock: not a
 /// deadlock, but where a hang usually is ("4 threads wait behind tid 812,
-/// which is in read(7, ...)"). Pure text for the human view.
+/// which is in read(7, ...)"), longest first: the text view's "Lock
+/// chains" and the report's `lock_chains`.
 public enum WaitChains {
-    public static func describe(_ snapshot: Snapshot, limit: Int = 10) -> [String] {
+    public static func chains(_ snapshot: Snapshot, limit: Int = 10) -> [LockChain] {
         let graph = WaitForGraph(snapshot)
         var behind: [Int32: Set<Int32>] = [:]
         for waiter in graph.edges.keys {
@@ -13,17 +14,29 @@ public enum WaitChains {
         }
         let ends = behind.keys.sorted { (behind[$0]!.count, $1) > (behind[$1]!.count, $0) }
         return ends.prefix(limit).map { end in
-            let count = behind[end]!.count
-            let who = count == 1 ? "1 thread waits" : "\(count) threads wait"
+            let waiters = behind[end]!.sorted()
+            let who = waiters.count == 1 ? "1 thread waits" : "\(waiters.count) threads wait"
             guard let holder = snapshot.thread(tid: end) else {
-                return "\(who) behind tid \(end), which is not a thread of this process"
+                return LockChain(holderTid: end, holderName: nil, holderDoing: nil, waiters: waiters,
+                                 summary: "\(who) behind tid \(end), which is not a thread of this process")
             }
-            return "\(who) behind thread \(end) \"\(holder.name)\", which is \(doing(holder))"
+            let what = doing(holder)
+            return LockChain(holderTid: end, holderName: holder.name, holderDoing: what, waiters: waiters,
+                             summary: "\(who) behind thread \(end) \"\(holder.name)\", which is \(what)")
         }
+    }
+
+    public static func describe(_ snapshot: Snapshot, limit: Int = 10) -> [String] {
+        chains(snapshot, limit: limit).map(\.summary)
     }
 
     static func doing(_ thread: ThreadSnapshot) -> String {
         if thread.state == "R" { return "running" }
+        // A sleep or timed wait interrupted (by a ptrace stop, a signal)
+        // continues as restart_syscall: its own name is on the stack.
+        if thread.syscall?.number == SyscallNames.restartSyscall, let top = thread.frames.first?.function {
+            return "in \(SignalHazardDetector.publicName(top)) (resumed after an interruption)"
+        }
         if let lock = thread.blockedOn {
             switch lock.kind {
             case .syscall: return "in \(lock.detail ?? "a system call")"

@@ -93,3 +93,24 @@ public indirect enum EvidenceValue: Sendable, Equatable {
     case list([EvidenceValue])
     case object([String: EvidenceValue])
 }
+
+/// Threads waiting, through locks, behind one that is not waiting for a
+/// lock (WaitChains): not a deadlock, but where a hang usually is.
+public struct LockChain: Sendable, Equatable {
+    public var holderTid: Int32
+    public var holderName: String?
+    /// What the holder does: "in read(7, ...)", "running", "waiting on condvar ...";
+    /// nil when the holder is not a thread of this process.
+    public var holderDoing: String?
+    public var waiters: [Int32]
+    /// The line the text view prints.
+    public var summary: String
+
+    public init(holderTid: Int32, holderName: String?, holderDoing: String?, waiters: [Int32], summary: String) {
+        self.holderTid = holderTid
+        self.holderName = holderName
+        self.holderDoing = holderDoing
+        self.waiters = waiters
+        self.summary = summary
+    }
+}

@@ -4,6 +4,7 @@
 /// the ones blocked threads usually sit in.
 public enum SyscallNames {
     public static let futex = 202
+    public static let restartSyscall = 219
 
     public static let names: [Int: String] = [
         0: "read", 1: "write", 7: "poll", 17: "pread64", 18: "pwrite64", 19: "readv", 20: "writev",

@@ -28,11 +28,15 @@ public enum ReportBuilder {
     }
 
     /// Streams the report, converting one thread at a time.
-    public static func write(_ snapshot: Snapshot, findings: [Finding], to writer: inout JSONStreamWriter,
-                             generatedAt: Date = Date()) {
+    public static func write(_ snapshot: Snapshot, findings: [Finding], chains: [ThreadwatchModel.LockChain] = [],
+                             to writer: inout JSONStreamWriter, generatedAt: Date = Date()) {
         var header = snapshot
         header.threads = []
         var report = build(header, findings: findings, generatedAt: generatedAt)
+        report.lockChains = chains.isEmpty ? nil : chains.map {
+            ReportV1.LockChain(holderTid: $0.holderTid, holderName: $0.holderName, holderDoing: $0.holderDoing,
+                               waiters: $0.waiters, summary: $0.summary)
+        }
         report.target.threadCount = snapshot.threads.count
         report.write(to: &writer, threads: snapshot.threads.lazy.map(thread))
     }

@@ -37,6 +37,7 @@ extension ReportV1 {
         w.array("threads", threads) { w, t in t.write(to: &w) }
         if let fibers { w.array("fibers", fibers) { w, f in f.write(to: &w) } }
         if let carriers { w.array("carriers", carriers) { w, c in c.write(to: &w) } }
+        if let lockChains { w.array("lock_chains", lockChains) { w, c in c.write(to: &w) } }
         w.array("findings", findings) { w, f in f.write(to: &w) }
         w.endObject()
     }

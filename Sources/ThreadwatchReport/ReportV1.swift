@@ -12,10 +12,14 @@ public struct ReportV1: Codable, Sendable, Equatable {
     public var fibers: [Fiber]? = nil
     /// Threads that run fibers (added to v1); absent when none.
     public var carriers: [Carrier]? = nil
+    /// Threads waiting through locks behind one that is not waiting for a
+    /// lock (added to v1); absent when none.
+    public var lockChains: [LockChain]? = nil
     public var findings: [Finding]
 
     enum CodingKeys: String, CodingKey {
         case schema, tool, host, target, scan, threads, fibers, carriers, findings
+        case lockChains = "lock_chains"
         case generatedAt = "generated_at"
     }
 

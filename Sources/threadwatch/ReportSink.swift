@@ -9,7 +9,7 @@ enum ReportSink {
     static func emit(_ snapshot: Snapshot, findings: [Finding], json: Bool) throws {
         if json {
             var writer = JSONStreamWriter(fd: 1)
-            ReportBuilder.write(snapshot, findings: findings, to: &writer)
+            ReportBuilder.write(snapshot, findings: findings, chains: WaitChains.chains(snapshot), to: &writer)
             writer.flush()
         } else {
             print(TextRenderer.render(snapshot, findings: findings, chains: WaitChains.describe(snapshot)), terminator: "")

@@ -216,6 +216,12 @@ final class DeadlockTests: XCTestCase {
                 XCTAssertEqual(blocked?["address"] as? String, Self.hex(lock), "chain-\(k) waits on chain_locks[\(k - 1)]")
                 XCTAssertEqual(blocked?["owner_tid"] as? Int, Int(holder), "chain-\(k) waits behind chain-\(k - 1)")
             }
+            // And says where the chain ends, for programs as for people.
+            let chains = report["lock_chains"] as? [[String: Any]] ?? []
+            XCTAssertEqual(chains.count, 1, "\(chains)")
+            XCTAssertEqual(chains.first?["holder_tid"] as? Int, fixture.tid(named: "chain-0").map(Int.init))
+            XCTAssertEqual(Set(chains.first?["waiters"] as? [Int] ?? []), Set((1...4).compactMap { fixture.tid(named: "chain-\($0)") }.map(Int.init)))
+            XCTAssertTrue((chains.first?["holder_doing"] as? String ?? "").contains("nanosleep"), "\(chains)")
         }
     }
 
