@@ -75,7 +75,9 @@ public enum TextRenderer {
             if !regs.isEmpty { out += "    " + regs.joined(separator: "  ") + "\n" }
             var kernel: [String] = []
             if let sc = t.syscall {
-                var text = "in \(SyscallNames.describe(sc))"
+                // /proc says "running" for a thread that was on a CPU, not in a
+                // system call, at the moment it was read (it may sleep now).
+                var text = sc.isRunning ? "on a CPU when /proc was read" : "in \(SyscallNames.describe(sc))"
                 if let b = t.blockedOn, b.kind == .syscall, let since = b.sinceMicros { text += " for \(seconds(since))" }
                 kernel.append(text)
             }
