@@ -98,7 +98,7 @@ public enum DeadlockDetector {
     static func lockText(_ lock: BlockedOn) -> String {
         var text = lock.kind.rawValue.replacing("_", with: " ")
         if let a = lock.address { text += " 0x" + String(a, radix: 16) }
-        if let s = lock.symbol { text += " (\(s))" }
+        if let s = lock.name { text += " (\(s))" }
         return text
     }
 

@@ -145,7 +145,7 @@ public enum SignalHazardDetector {
     static func describe(_ b: BlockedOn) -> String {
         var text = b.kind.rawValue.replacing("_", with: " ")
         if let a = b.address { text += " 0x" + String(a, radix: 16) }
-        if let s = b.symbol { text += " (\(s))" }
+        if let s = b.name { text += " (\(s))" }
         return text
     }
 }

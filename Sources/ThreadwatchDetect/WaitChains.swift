@@ -42,7 +42,7 @@ public enum WaitChains {
             case .syscall: return "in \(lock.detail ?? "a system call")"
             default:
                 var text = "waiting on \(lock.kind.rawValue.replacing("_", with: " "))"
-                if let s = lock.symbol { text += " \(s)" }
+                if let s = lock.name { text += " \(s)" }
                 return text
             }
         }

@@ -162,6 +162,12 @@ public struct BlockedOn: Sendable, Equatable, Hashable {
     public var ownerUnrecorded: Bool = false
     /// fiber_mutex: the fiber that holds it (the runtime's fiber id).
     public var ownerFiber: Int64?
+    /// The program's own name for a lock inside a global, from DWARF
+    /// ("forks[1]", "bank.accounts[3].lock") when it is an element or member.
+    public var field: String?
+
+    /// What to call it in a sentence: the field when known, else the symbol.
+    public var name: String? { field ?? symbol }
     /// A one-time initialisation (pthread_once, std::call_once, a C++
     /// function-local static): its "owner" is the thread running the
     /// initialiser, and waiting for one's own is a self-deadlock.

@@ -37,7 +37,7 @@ enum FiberLines {
     static func lockText(_ b: BlockedOn) -> String {
         var text = b.kind.rawValue.replacing("_", with: " ")
         if let a = b.address { text += " \(TextRenderer.hex(a))" }
-        if let s = b.symbol { text += " (\(s))" }
+        if let s = b.name { text += " (\(s))" }
         return text
     }
 }

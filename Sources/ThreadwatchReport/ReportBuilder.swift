@@ -60,8 +60,10 @@ public enum ReportBuilder {
     }
 
     static func blockedOn(_ b: ThreadwatchModel.BlockedOn) -> ReportV1.BlockedOn {
-        ReportV1.BlockedOn(kind: b.kind.rawValue, address: b.address.map(hex), symbol: b.symbol,
-                           ownerTid: b.ownerTid, sinceUs: b.sinceMicros, detail: b.detail)
+        var lock = ReportV1.BlockedOn(kind: b.kind.rawValue, address: b.address.map(hex), symbol: b.symbol,
+                                      ownerTid: b.ownerTid, sinceUs: b.sinceMicros, detail: b.detail)
+        lock.field = b.field
+        return lock
     }
 
     static func thread(_ t: ThreadSnapshot) -> ReportV1.Thread {

@@ -113,6 +113,7 @@ extension ReportV1.BlockedOn {
         if let ownerTid { w.value(Int(ownerTid)) } else { w.null() }
         w.field("since_us", sinceUs)
         w.field("detail", detail)
+        w.field("field", field)
         w.endObject()
     }
 }

@@ -83,8 +83,10 @@ public struct ReportV1: Codable, Sendable, Equatable {
         public var ownerTid: Int32?
         public var sinceUs: Int?
         public var detail: String?
+        /// The program's name for it inside a global, from DWARF ("forks[1]"; added to v1).
+        public var field: String? = nil
         enum CodingKeys: String, CodingKey {
-            case kind, address, symbol, detail
+            case kind, address, symbol, detail, field
             case ownerTid = "owner_tid"
             case sinceUs = "since_us"
         }
@@ -97,6 +99,7 @@ public struct ReportV1: Codable, Sendable, Equatable {
             try c.encode(ownerTid, forKey: .ownerTid)
             try c.encodeIfPresent(sinceUs, forKey: .sinceUs)
             try c.encodeIfPresent(detail, forKey: .detail)
+            try c.encodeIfPresent(field, forKey: .field)
         }
     }
 

@@ -101,7 +101,7 @@ public enum TextRenderer {
     public static func describe(_ b: BlockedOn, in snapshot: Snapshot) -> String {
         var text = b.kind.rawValue.replacing("_", with: " ")
         if let a = b.address { text += " \(hex(a))" }
-        if let s = b.symbol { text += " (\(s))" }
+        if let s = b.name { text += " (\(s))" }
         if let owner = b.ownerTid {
             let name = snapshot.thread(tid: owner).map { " \"\($0.name)\"" } ?? " (not a thread of this process)"
             text += b.kind == .join ? " joining thread \(owner)\(name)" : " held by thread \(owner)\(name)"
@@ -259,7 +259,7 @@ enum FindingRenderer {
             guard let fiber = snapshot.fibers.first(where: { $0.id == id }), let lock = fiber.blockedOn else { continue }
             var text = "  fiber \(id) \"\(fiber.name)\" waits for \(lock.kind.rawValue.replacing("_", with: " "))"
             if let a = lock.address { text += " \(TextRenderer.hex(a))" }
-            if let s = lock.symbol { text += " (\(s))" }
+            if let s = lock.name { text += " (\(s))" }
             if let owner = lock.ownerFiber {
                 let name = snapshot.fibers.first { $0.id == owner }.map { " \"\($0.name)\"" } ?? ""
                 text += " held by fiber \(owner)\(name)"
@@ -297,7 +297,7 @@ enum FindingRenderer {
             if let b = t.blockedOn {
                 text += " on \(b.detail?.hasPrefix("pthread_barrier_wait") == true ? "barrier" : b.kind.rawValue.replacing("_", with: " "))"
                 if let a = b.address { text += " \(TextRenderer.hex(a))" }
-                if let s = b.symbol { text += " (\(s))" }
+                if let s = b.name { text += " (\(s))" }
                 if let owner = b.ownerTid { text += b.kind == .join ? " for thread \(owner) to exit" : " held by thread \(owner)" }
             }
             out += text + "\n"
@@ -315,7 +315,7 @@ enum FindingRenderer {
             let holder = snapshot.thread(tid: edge.holderTid)
             var lock = edge.lock.kind.rawValue.replacing("_", with: " ")
             if let a = edge.lock.address { lock += " \(TextRenderer.hex(a))" }
-            if let s = edge.lock.symbol { lock += " (\(s))" }
+            if let s = edge.lock.name { lock += " (\(s))" }
             let inferred = !edge.lock.ownerUnrecorded ? ""
                 : edge.lock.oneTimeInit ? " (inferred: \(edge.lock.detail ?? "it runs the initialiser"))"
                 : " (inferred: the lock records no owner; only this thread refers to it)"

@@ -105,6 +105,18 @@ final class DeadlockTests: XCTestCase {
         }
     }
 
+    /// The program's names for the locks, from DWARF: accounts[0] and [1]
+    /// (the symbol stays "accounts+0x28"), in the report and the text view.
+    func testABBA_locksNamedByElement() throws {
+        let f = try Fixture(["abba"])
+        let report = try Threadwatch.report(["--pid", "\(f.pid)"], expectStatus: 1)
+        let cycle = (report.findingList.first?["cycle"] as? [[String: Any]]) ?? []
+        let fields = Set(cycle.compactMap { ($0["lock"] as? [String: Any])?["field"] as? String })
+        XCTAssertEqual(fields, ["accounts[0]", "accounts[1]"], "\(cycle)")
+        let text = try Threadwatch.run(["--pid", "\(f.pid)"]).stdout
+        XCTAssertTrue(text.contains("(accounts[1]) held by thread"), text)
+    }
+
     func testABBA_ptrace_reportsOneCycleWithBothMutexes() throws {
         try assertDeadlock(scenario: "abba", edges: Self.abba)
     }

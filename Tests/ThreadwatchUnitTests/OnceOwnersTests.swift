@@ -48,3 +48,13 @@ final class OnceOwnersTests: XCTestCase {
         XCTAssertEqual(OnceOwners.infer(threads)[0].blockedOn?.ownerTid, 1)
     }
 }
+
+/// LockFields: the program's part of a DWARF member path.
+final class LockFieldsTests: XCTestCase {
+    func testProgramPart_stopsAtGlibcInsides() {
+        XCTAssertEqual(LockFields.programPart("accounts[1].lock.__data.__lock"), "accounts[1].lock")
+        XCTAssertEqual(LockFields.programPart("forks[2]"), "forks[2]")
+        XCTAssertNil(LockFields.programPart("m.__data.__lock"), "a plain global keeps its symbol")
+        XCTAssertNil(LockFields.programPart("counter"))
+    }
+}

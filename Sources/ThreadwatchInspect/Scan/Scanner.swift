@@ -114,6 +114,7 @@ final class ProcessScan {
         let model = GlibcLockModel(memory: RemoteMemory(pid: pid), threads: threads, dataSymbol: symbolizer.dataSymbol)
         threads = model.annotate(threads, readSchedNow: attach == .procOnly)
         threads = OnceOwners.infer(StackReferenceOwners.infer(threads, memory: RemoteMemory(pid: pid)))
+        threads = LockFields.name(threads, symbolizer: symbolizer)
         trace.mark("locks")
         // The threadwatch runtime, when linked: fibers, runtime lock waits, lock order.
         let runtime = RuntimeModel.read(pid: pid, unwinder: unwinder, symbolizer: symbolizer, threads: threads)
