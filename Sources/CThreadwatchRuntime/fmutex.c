@@ -36,6 +36,11 @@ void twr_fmutex_init_class(twr_fmutex *m, const char *cls)
     twr_lock_register(m, m->cls, TWR_LOCK_FIBER_MUTEX);
 }
 
+void twr_fmutex_destroy(twr_fmutex *m)
+{
+    twr_lock_unregister(m);
+}
+
 void twr_fmutex_lock(twr_fmutex *m)
 {
     twr_sched *s = twr_this_sched();

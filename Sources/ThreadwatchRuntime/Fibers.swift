@@ -99,7 +99,10 @@ public final class FiberMutex: @unchecked Sendable {  // the C guard orders carr
         twr_fmutex_init_class(raw, lockClassName(file, line))
     }
 
-    deinit { raw.deallocate() }
+    deinit {
+        twr_fmutex_destroy(raw)
+        raw.deallocate()
+    }
 
     /// Where the C mutex lives: the address threadwatch reports for it.
     public var address: UInt { UInt(bitPattern: raw) }

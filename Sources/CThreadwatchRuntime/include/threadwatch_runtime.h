@@ -226,6 +226,7 @@ typedef struct twr_fmutex {
 } twr_fmutex;
 #define twr_fmutex_init(m) twr_fmutex_init_class((m), __FILE__ ":" TWR_STR(__LINE__))
 void twr_fmutex_init_class(twr_fmutex *m, const char *cls);
+void twr_fmutex_destroy(twr_fmutex *m); /* leaves the registry's lock table */
 void twr_fmutex_lock(twr_fmutex *m);
 void twr_fmutex_unlock(twr_fmutex *m);
 
