@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs what threadwatch needs on a fresh Debian 12 machine (run as root).
 set -euo pipefail
-packages=(libdw-dev libelf-dev libunwind-dev libcapstone-dev elfutils gdb time)
+# libc6-dbg: glibc's own symbols. Its exported names cover mutexes, rwlocks,
+# joins, condvars and stdio; semaphores, pthread_once and malloc's insides
+# (signal hazards) are told apart only by its internal function names.
+packages=(libdw-dev libelf-dev libunwind-dev libcapstone-dev elfutils gdb time libc6-dbg)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

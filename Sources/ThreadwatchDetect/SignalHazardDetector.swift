@@ -31,8 +31,14 @@ public enum SignalHazardDetector {
         ("exit handlers", "the exit-handlers lock", ["exit_handlers", "cxa_atexit", "new_exitfn", "__cxa_finalize"]),
     ]
 
-    /// The thread's frames split at its innermost signal frame, if it is in a handler.
+    /// The thread's frames split at its innermost signal frame, if it is in
+    /// a handler: the unwinder's mark first (it needs no symbols: libc's
+    /// internal names are absent without its debug info), the trampoline's
+    /// name second.
     public static func split(_ frames: [Frame]) -> (handler: ArraySlice<Frame>, interrupted: ArraySlice<Frame>)? {
+        if let t = frames.indices.dropFirst().first(where: { frames[$0].signalTrampoline }) {
+            return (frames[..<t], frames[(t + 1)...])
+        }
         guard let t = frames.firstIndex(where: { $0.function.map(trampolines.contains) ?? false }), t > 0 else { return nil }
         return (frames[..<t], frames[(t + 1)...])
     }

@@ -111,6 +111,11 @@ public struct SignalMasks: Sendable, Equatable {
 
 public struct Frame: Sendable, Equatable, Hashable {
     public var pc: UInt64
+    /// The signal trampoline a handler returns to (glibc's __restore_rt):
+    /// below it, the code the signal interrupted. libdwfl reports a frame
+    /// whose FDE is a signal frame ('S' augmentation) as an activation, so
+    /// this needs no symbol (libc's internal names need its debug info).
+    public var signalTrampoline: Bool = false
     public var function: String?
     public var offset: UInt64?
     public var module: String?

@@ -249,7 +249,12 @@ final class ProcessScan {
 
     private func assemble(tid: Int32, kernel k: KernelView, user u: UserView, symbolizer: Symbolizer) -> ThreadSnapshot {
         var frames: [Frame] = []
-        for raw in u.frames { frames += symbolizer.frames(for: raw) }
+        for (i, raw) in u.frames.enumerated() {
+            var symbolized = symbolizer.frames(for: raw)
+            // Past the top, only a signal frame is an activation.
+            if i > 0, raw.isActivation, !symbolized.isEmpty { symbolized[0].signalTrampoline = true }
+            frames += symbolized
+        }
         let scheduling = Scheduling(
             lastCPU: k.stat.processor, policy: TaskStat.policyName(k.stat.policy),
             priority: k.stat.priority, nice: k.stat.nice, realtimePriority: k.stat.realtimePriority,
