@@ -58,3 +58,16 @@ final class LockFieldsTests: XCTestCase {
         XCTAssertNil(LockFields.programPart("counter"))
     }
 }
+
+/// Which glibc primitive a frame name means.
+final class PrimitiveTests: XCTestCase {
+    func testGlibcNamesOnly() {
+        XCTAssertEqual(Primitive.classify("sem_wait"), .semaphore)
+        XCTAssertEqual(Primitive.classify("__new_sem_wait_slow64.constprop.0"), .semaphore)
+        XCTAssertNil(Primitive.classify("sem_waiter"), "a program's own function")
+        XCTAssertEqual(Primitive.classify("__pthread_once_slow"), .once)
+        XCTAssertEqual(Primitive.classify("__cxa_guard_acquire"), .once)
+        XCTAssertEqual(Primitive.classify("pthread_barrier_wait"), .barrier)
+        XCTAssertEqual(Primitive.classify("_RNvMNtNtNtNtCsjrHSEGnQ3l9_3std3sys4sync6rwlock5futexNtB2_6RwLock15write_contended"), .rustRwLockWrite)
+    }
+}

@@ -266,8 +266,9 @@ enum Primitive: Equatable {
         if name.contains("pthread_cond_") { return .condvar }
         if name.contains("pthread_barrier_wait") { return .barrier }
         if name.contains("pthread_once") || name.contains("__cxa_guard_acquire") { return .once }
-        if name.hasPrefix("sem_") || name.contains("__new_sem_wait") || name.contains("sem_clockwait")
-            || name.contains("sem_timedwait") { return .semaphore }
+        // glibc's names only: a program's own "sem_worker" is not sem_wait.
+        if name == "sem_wait" || name.hasPrefix("sem_wait@") || name.contains("__new_sem_wait")
+            || name.contains("sem_clockwait") || name.contains("sem_timedwait") { return .semaphore }
         if stdioFunctions.contains(name) || name.hasPrefix("_IO_") || name.hasPrefix("__vfprintf")
             || name.hasPrefix("__printf") || name.hasPrefix("__fprintf") { return .stdio }
         return nil
