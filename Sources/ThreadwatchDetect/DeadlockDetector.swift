@@ -47,7 +47,7 @@ public enum DeadlockDetector {
                     CycleEdge(tid: edge.waiter, lock: edge.lock, holderTid: edge.holder,
                               frames: first.thread(tid: edge.waiter)?.frames ?? [])
                 },
-                advice: "Take these locks in one global order everywhere (e.g. by address or rank), or take the second with a trylock and back off on failure.",
+                advice: advice(for: cycle),
                 evidence: evidence(cycle, lastGraph, gap)))
         }
 
@@ -93,6 +93,25 @@ public enum DeadlockDetector {
                            "second_look_after_us": .int(gap)]))
         }
         return findings
+    }
+
+    /// What breaks this kind of cycle: lock order in general; the cycle's
+    /// odd member when it has one (a join, an initialisation, stdio).
+    static func advice(for cycle: [WaitForGraph.Edge]) -> String {
+        let general = "Take these locks in one global order everywhere (e.g. by address or rank), or take the second with a trylock and back off on failure."
+        if cycle.contains(where: { $0.lock.kind == .join }) {
+            return "A thread joins one that waits for a lock the joiner holds: release locks before pthread_join (or signal the thread to finish first). " + general
+        }
+        if cycle.contains(where: { $0.lock.oneTimeInit }) {
+            return "An initialiser (a C++ static's constructor, a pthread_once/call_once routine) takes a lock whose holder needs the initialised value: initialise it before taking that lock, or do not lock inside the initialiser."
+        }
+        if cycle.contains(where: { $0.lock.kind == .stdioLock }) {
+            return "A FILE lock (printf, flockfile) is in the cycle: do not print or flockfile while holding an application lock that the printing thread's peers need, or always take the FILE lock first. " + general
+        }
+        if cycle.contains(where: { $0.lock.kind == .rwlockRead || $0.lock.kind == .rwlockWrite }) {
+            return "An rwlock is in the cycle (a reader waiting for a lock whose holder waits to write, or the other way): the read side counts as holding it. " + general
+        }
+        return general
     }
 
     static func lockText(_ lock: BlockedOn) -> String {

@@ -1,5 +1,5 @@
 import XCTest
-import ThreadwatchDetect
+@testable import ThreadwatchDetect
 import ThreadwatchModel
 
 /// Detectors on hand-built snapshots.
@@ -82,5 +82,21 @@ final class DeadlockDetectorTests: XCTestCase {
         let s = snapshot(chain)
         XCTAssertTrue(detect(s).isEmpty)
         XCTAssertEqual(WaitForGraph(s).chainEnd(from: 5), 0)
+    }
+}
+
+/// The advice names what breaks the cycle at hand.
+final class DeadlockAdviceTests: XCTestCase {
+    func edge(_ waiter: Int32, _ holder: Int32, _ kind: BlockedOn.Kind, once: Bool = false) -> WaitForGraph.Edge {
+        var lock = BlockedOn(kind: kind, address: UInt64(waiter) * 0x40, ownerTid: holder)
+        lock.oneTimeInit = once
+        return WaitForGraph.Edge(waiter: waiter, holder: holder, lock: lock)
+    }
+
+    func testAdvice() {
+        XCTAssertTrue(DeadlockDetector.advice(for: [edge(1, 2, .mutex), edge(2, 1, .mutex)]).hasPrefix("Take these locks in one global order"))
+        XCTAssertTrue(DeadlockDetector.advice(for: [edge(1, 2, .join), edge(2, 1, .mutex)]).contains("pthread_join"))
+        XCTAssertTrue(DeadlockDetector.advice(for: [edge(1, 2, .futex, once: true), edge(2, 1, .mutex)]).contains("initialiser"))
+        XCTAssertTrue(DeadlockDetector.advice(for: [edge(1, 2, .stdioLock), edge(2, 1, .mutex)]).contains("FILE lock"))
     }
 }
