@@ -82,9 +82,12 @@ public struct RuntimeState: Sendable, Equatable {
     public struct ThreadLocks: Sendable, Equatable {
         public var held: [BlockedOn]
         public var waitingOn: UInt64?
-        public init(held: [BlockedOn], waitingOn: UInt64?) {
+        /// The fiber it runs now (the descriptor's current_fiber), nil for none.
+        public var currentFiber: Int64?
+        public init(held: [BlockedOn], waitingOn: UInt64?, currentFiber: Int64? = nil) {
             self.held = held
             self.waitingOn = waitingOn
+            self.currentFiber = currentFiber
         }
     }
 

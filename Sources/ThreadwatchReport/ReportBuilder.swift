@@ -20,7 +20,7 @@ public enum ReportBuilder {
                           threadCount: snapshot.threads.count, libc: p.libc),
             scan: .init(mode: s.mode.rawValue, attach: s.attach.rawValue, durationUs: max(0, s.durationMicros),
                         stoppedUs: s.longestStopMicros.map { max(0, $0) }, warnings: s.warnings),
-            threads: snapshot.threads.map(thread),
+            threads: snapshot.threads.map { thread($0, runtime: snapshot.runtime) },
             findings: findings.map(finding))
         report.fibers = snapshot.fibers.isEmpty ? nil : snapshot.fibers.map(fiber)
         if let carriers = snapshot.runtime?.carriers, !carriers.isEmpty { report.carriers = carriers.map(carrier) }
@@ -38,7 +38,7 @@ public enum ReportBuilder {
                                waiters: $0.waiters, summary: $0.summary)
         }
         report.target.threadCount = snapshot.threads.count
-        report.write(to: &writer, threads: snapshot.threads.lazy.map(thread))
+        report.write(to: &writer, threads: snapshot.threads.lazy.map { thread($0, runtime: snapshot.runtime) })
     }
 
     public static func encode(_ report: ReportV1, pretty: Bool = true) throws -> String {
@@ -64,6 +64,16 @@ public enum ReportBuilder {
                                       ownerTid: b.ownerTid, sinceUs: b.sinceMicros, detail: b.detail)
         lock.field = b.field
         return lock
+    }
+
+    /// A thread, with its runtime TLS descriptor when the runtime has one for it.
+    static func thread(_ t: ThreadSnapshot, runtime: RuntimeState?) -> ReportV1.Thread {
+        var thread = thread(t)
+        if let locks = runtime?.threadLocks[t.tid] {
+            thread.runtime = ReportV1.RuntimeTLS(
+                held: locks.held.map(blockedOn), waitingOn: locks.waitingOn.map(hex), currentFiber: locks.currentFiber)
+        }
+        return thread
     }
 
     static func thread(_ t: ThreadSnapshot) -> ReportV1.Thread {

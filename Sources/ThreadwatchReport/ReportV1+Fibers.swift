@@ -88,3 +88,19 @@ extension ReportBuilder {
                          switches: c.switches, steals: c.steals, idle: c.idle)
     }
 }
+
+/// report v1 `threads[].runtime` (added to v1): the thread's TLS descriptor
+/// of the threadwatch runtime, read through its fs_base.
+extension ReportV1 {
+    public struct RuntimeTLS: Codable, Sendable, Equatable {
+        /// Runtime mutexes it holds, innermost last.
+        public var held: [BlockedOn]
+        public var waitingOn: String?
+        public var currentFiber: Int64?
+        enum CodingKeys: String, CodingKey {
+            case held
+            case waitingOn = "waiting_on"
+            case currentFiber = "current_fiber"
+        }
+    }
+}

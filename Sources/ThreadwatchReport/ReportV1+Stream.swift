@@ -84,6 +84,14 @@ extension ReportV1.Thread {
         }
         if let blockedOn { w.key("blocked_on"); blockedOn.write(to: &w) }
         w.array("frames", frames) { w, f in f.write(to: &w) }
+        if let runtime {
+            w.object("runtime") { w in
+                w.array("held", runtime.held) { w, b in b.write(to: &w) }
+                w.field("waiting_on", runtime.waitingOn)
+                w.key("current_fiber")
+                if let fiber = runtime.currentFiber { w.value(Int(fiber)) } else { w.null() }
+            }
+        }
         w.field("unwind_error", unwindError)
         w.endObject()
     }

@@ -156,8 +156,10 @@ public struct ReportV1: Codable, Sendable, Equatable {
         public var blockedOn: BlockedOn?
         public var frames: [Frame]
         public var unwindError: String?
+        /// Its threadwatch-runtime TLS descriptor, read through fs_base (added to v1).
+        public var runtime: RuntimeTLS? = nil
         enum CodingKeys: String, CodingKey {
-            case tid, name, state, pc, sp, stack, syscall, wchan, sched, frames
+            case tid, name, state, pc, sp, stack, syscall, wchan, sched, frames, runtime
             case fsBase = "fs_base"
             case sigBlocked = "sig_blocked"
             case sigPending = "sig_pending"

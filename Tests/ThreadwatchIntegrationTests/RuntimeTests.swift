@@ -184,6 +184,15 @@ final class RuntimeTests: XCTestCase {
             let locks = Set(cycle.compactMap { ($0["lock"] as? [String: Any])?["address"] as? String })
             XCTAssertEqual(locks, Set(["abba_a", "abba_b"].compactMap { f.locks[$0] }.map { "0x" + String($0, radix: 16) }))
             XCTAssertTrue(cycle.allSatisfy { ($0["lock"] as? [String: Any])?["kind"] as? String == "runtime_mutex" })
+            // Each thread's TLS descriptor, read through fs_base (or the
+            // registry's pointer in --proc-only): one held lock, the other awaited.
+            for (name, held, awaited) in [("rt-xfer-a", "abba_a", "abba_b"), ("rt-xfer-b", "abba_b", "abba_a")] {
+                let tid = try XCTUnwrap(f.tid(named: name))
+                let tls = try XCTUnwrap(report.thread(tid)?["runtime"] as? [String: Any], "\(name) has no runtime descriptor")
+                let heldLocks = (tls["held"] as? [[String: Any]] ?? []).compactMap { $0["address"] as? String }
+                XCTAssertEqual(heldLocks, [f.locks[held]].compactMap { $0 }.map { "0x" + String($0, radix: 16) })
+                XCTAssertEqual(tls["waiting_on"] as? String, f.locks[awaited].map { "0x" + String($0, radix: 16) })
+            }
         }
     }
 

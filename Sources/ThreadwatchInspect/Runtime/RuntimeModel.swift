@@ -190,7 +190,8 @@ public enum RuntimeModel {
                 return BlockedOn(kind: .runtimeMutex, address: lock, symbol: symbolizer.dataSymbol(lock), ownerTid: thread.tid)
             }
         }
-        return RuntimeState.ThreadLocks(held: held, waitingOn: tls.waiting_on == 0 ? nil : tls.waiting_on)
+        return RuntimeState.ThreadLocks(held: held, waitingOn: tls.waiting_on == 0 ? nil : tls.waiting_on,
+                                        currentFiber: tls.current_fiber == 0 ? nil : Int64(truncatingIfNeeded: tls.current_fiber))
     }
 
     /// Class pairs recorded in both orders, each site symbolized.
