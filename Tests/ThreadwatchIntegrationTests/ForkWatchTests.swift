@@ -174,6 +174,7 @@ final class ForkWatchTests: XCTestCase {
             switchesAtEnd = voluntarySwitches()
         }
         XCTAssertEqual(run.status, 0, run.stderr)
+        try SchemaValidator.assertValid(run.stdout)
         let after = try XCTUnwrap(rate())
         print("progress under --watch: before \(Int(before))/s, during \(Int(during ?? 0))/s, after \(Int(after))/s")
         let start = try XCTUnwrap(switchesAtStart), end = try XCTUnwrap(switchesAtEnd)
