@@ -8,6 +8,18 @@ final class SignalHazardTests: XCTestCase {
         report.findingList.filter { $0["kind"] as? String == "signal_hazard" }
     }
 
+    /// An error about `victim` in `handler`, with how sure the lock is the
+    /// interrupted code's; returns the finding and its evidence.
+    private func assertHazard(_ hazard: [String: Any], victim: Int32, handler: String, sameLock: String,
+                              file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {
+        XCTAssertEqual(hazard["severity"] as? String, "error", file: file, line: line)
+        XCTAssertEqual(hazard["threads"] as? [Int], [Int(victim)], file: file, line: line)
+        let evidence = try XCTUnwrap(hazard["evidence"] as? [String: Any], file: file, line: line)
+        XCTAssertEqual(evidence["handler"] as? String, handler, file: file, line: line)
+        XCTAssertEqual(evidence["same_lock"] as? String, sameLock, file: file, line: line)
+        return evidence
+    }
+
     func testHandlerRelocksMutexOfInterruptedCode_isSignalHazardNotSelfDeadlock() throws {
         let f = try Fixture(["signal-self-lock"])
         let victim = try XCTUnwrap(f.tid(named: "sig-victim"))
@@ -16,12 +28,8 @@ final class SignalHazardTests: XCTestCase {
             let found = hazards(report)
             XCTAssertEqual(found.count, 1, "\(args): \(report.findingList)")
             let hazard = try XCTUnwrap(found.first)
-            XCTAssertEqual(hazard["severity"] as? String, "error")
-            XCTAssertEqual(hazard["threads"] as? [Int], [Int(victim)])
-            let evidence = try XCTUnwrap(hazard["evidence"] as? [String: Any])
-            XCTAssertEqual(evidence["handler"] as? String, "on_usr1")
+            let evidence = try assertHazard(hazard, victim: victim, handler: "on_usr1", sameLock: "owner")
             XCTAssertEqual(evidence["interrupted_function"] as? String, "update_state")
-            XCTAssertEqual(evidence["same_lock"] as? String, "owner")
             let cycle = try XCTUnwrap(hazard["cycle"] as? [[String: Any]])
             XCTAssertEqual((cycle.first?["lock"] as? [String: Any])?["address"] as? String,
                            f.locks["app_mutex"].map { "0x" + String($0, radix: 16) })
@@ -38,12 +46,8 @@ final class SignalHazardTests: XCTestCase {
         for args in [["--pid", "\(f.pid)"], ["--pid", "\(f.pid)", "--proc-only"]] {
             let report = try Threadwatch.report(args, expectStatus: 1)
             let hazard = try XCTUnwrap(hazards(report).first, "\(args): \(report.findingList)")
-            XCTAssertEqual(hazard["severity"] as? String, "error")
-            XCTAssertEqual(hazard["threads"] as? [Int], [Int(victim)])
-            let evidence = try XCTUnwrap(hazard["evidence"] as? [String: Any])
-            XCTAssertEqual(evidence["handler"] as? String, "on_usr2")
+            let evidence = try assertHazard(hazard, victim: victim, handler: "on_usr2", sameLock: "same libc lock")
             XCTAssertEqual(evidence["handler_calls"] as? String, "malloc")
-            XCTAssertEqual(evidence["same_lock"] as? String, "same libc lock")
             XCTAssertTrue((hazard["summary"] as? String ?? "").contains("heap arena lock"))
         }
         let text = try Threadwatch.run(["--pid", "\(f.pid)"])
