@@ -74,12 +74,6 @@ public enum SignalHazardDetector {
         return true
     }
 
-    static func isLibc(_ f: Frame) -> Bool {
-        guard let m = f.module else { return false }
-        let base = m.split(separator: "/").last.map(String.init) ?? m
-        return base.hasPrefix("libc.so") || base.hasPrefix("libc-") || base.hasPrefix("libpthread.so") || base.hasPrefix("ld-linux")
-    }
-
     static func family(of frames: some Sequence<Frame>) -> (name: String, lock: String)? {
         for f in frames {
             guard let name = f.function else { continue }
@@ -91,17 +85,17 @@ public enum SignalHazardDetector {
     static func finding(_ thread: ThreadSnapshot, handler: ArraySlice<Frame>, interrupted: ArraySlice<Frame>) -> Finding {
         // The handler function is the frame the trampoline returns to; the
         // libc frames above it are where the handler went to wait.
-        let handlerFunction = handler.last { !isLibc($0) }
-        let handlerLibc = handler.prefix { isLibc($0) }
+        let handlerFunction = handler.last { !LibcNames.isLibc($0) }
+        let handlerLibc = handler.prefix { LibcNames.isLibc($0) }
         let entry = handlerLibc.last  // the libc function the handler called, e.g. __libc_malloc
-        let interruptedLibc = interrupted.prefix { isLibc($0) }
-        let interruptedAt = interrupted.first { !isLibc($0) }
+        let interruptedLibc = interrupted.prefix { LibcNames.isLibc($0) }
+        let interruptedAt = interrupted.first { !LibcNames.isLibc($0) }
         let name = "thread \(thread.tid) \"\(thread.name)\""
         let handlerText = handlerFunction?.function ?? "a signal handler"
         let lock = thread.blockedOn
         let lockText = lock.map(describe) ?? "futex 0x" + String(thread.syscall?.args.first ?? 0, radix: 16)
-        let inside = (interruptedLibc.last?.function).map(publicName) ?? interruptedAt?.function ?? "?"
-        let called = (entry?.function).map(publicName)
+        let inside = (interruptedLibc.last?.function).map(LibcNames.publicName) ?? interruptedAt?.function ?? "?"
+        let called = (entry?.function).map(LibcNames.publicName)
 
         var severity = Finding.Severity.warning
         var summary: String
@@ -125,7 +119,7 @@ public enum SignalHazardDetector {
             "thread_ran_between_looks": .bool(false),
         ]
         if let called { evidence["handler_calls"] = .string(called) }
-        if let f = interruptedLibc.last?.function { evidence["interrupted_in_libc"] = .string(publicName(f)) }
+        if let f = interruptedLibc.last?.function { evidence["interrupted_in_libc"] = .string(LibcNames.publicName(f)) }
         // An edge to itself only when the lock is known to be its own.
         var edge: [CycleEdge] = []
         if let lock, severity == .error { edge = [CycleEdge(tid: thread.tid, lock: lock, holderTid: thread.tid, frames: thread.frames)] }
@@ -134,18 +128,6 @@ public enum SignalHazardDetector {
             kind: .signalHazard, severity: severity, summary: summary, threads: [thread.tid], cycle: edge,
             advice: "Call only async-signal-safe functions in a signal handler (signal-safety(7)): set a volatile sig_atomic_t flag or write(2) to a self-pipe / eventfd and do the work outside the handler, or take the signal synchronously with sigwait/signalfd on a dedicated thread.",
             evidence: evidence)
-    }
-
-    /// "__libc_malloc" -> "malloc", "__GI___pthread_mutex_lock" -> "pthread_mutex_lock":
-    /// the name a program calls (glibc's internal aliases add these prefixes).
-    static func publicName(_ name: String) -> String {
-        var n = Substring(name)
-        for prefix in ["__GI_", "__libc_", "__"] where n.hasPrefix(prefix) {
-            let rest = n.dropFirst(prefix.count)
-            if rest.first?.isLetter == true || prefix == "__GI_" { n = rest }
-        }
-        if let at = n.firstIndex(of: "@") { n = n[..<at] }
-        return String(n)
     }
 
     static func describe(_ b: BlockedOn) -> String {

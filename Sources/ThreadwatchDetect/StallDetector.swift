@@ -94,7 +94,7 @@ public enum StallDetector {
             if let a = t.blockedOn?.address ?? t.syscall?.args.first { o["address"] = .string("0x" + String(a, radix: 16)) }
             if let sym = t.blockedOn?.symbol { o["symbol"] = .string(sym) }
             if let owner = t.blockedOn?.ownerTid { o["owner_tid"] = .int(Int(owner)) }
-            if let f = threads.isEmpty ? nil : callerName(t.frames) { o["function"] = .string(f) }
+            if let f = LibcNames.callerName(t.frames) { o["function"] = .string(f) }
             return .object(o)
         }
         return Finding(
@@ -118,14 +118,6 @@ public enum StallDetector {
         return sources
     }
 
-    /// The first frame outside libc: where the program waits.
-    static func callerName(_ frames: [Frame]) -> String? {
-        frames.first { f in
-            guard let m = f.module else { return false }
-            let base = m.split(separator: "/").last.map(String.init) ?? m
-            return !base.hasPrefix("libc.so") && !base.hasPrefix("libpthread") && f.function != nil
-        }?.function
-    }
 }
 
 /// Signal names for messages (Linux x86-64 numbering, signal(7)).

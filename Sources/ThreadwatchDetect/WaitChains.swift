@@ -35,7 +35,7 @@ public enum WaitChains {
         // A sleep or timed wait interrupted (by a ptrace stop, a signal)
         // continues as restart_syscall: its own name is on the stack.
         if thread.syscall?.number == SyscallNames.restartSyscall, let top = thread.frames.first?.function {
-            return "in \(SignalHazardDetector.publicName(top)) (resumed after an interruption)"
+            return "in \(LibcNames.publicName(top)) (resumed after an interruption)"
         }
         if let lock = thread.blockedOn {
             switch lock.kind {
